@@ -1,8 +1,12 @@
 // The public face of the Raft layer. Other layers import only from here.
 export * from './types';
 export * from './errors';
-export { Storage, InitialState, MemoryStorage, cloneConfState } from './storage';
-export { RawNode, Status, PeerProgress } from './rawnode';
-export { RaftConfig, raftDefaults, messageClass, MessageClass } from './raft';
+export { MemoryStorage, cloneConfState } from './storage';
+export type { Storage, InitialState } from './storage';
+export { RawNode } from './rawnode';
+export type { Status, PeerProgress } from './rawnode';
+export { raftDefaults, messageClass } from './raft';
+export type { RaftConfig, MessageClass } from './raft';
 export { encodeConfChange, decodeConfChange, isLeaveJoint } from './confchange';
-export { Random, seededRandom, entrySizeBytes } from './util';
+export { seededRandom, entrySizeBytes } from './util';
+export type { Random } from './util';

@@ -160,7 +160,7 @@ export class RawNode {
     if (!hardStateEqual(hs, this.prevHardState)) rd.hardState = hs;
     if (r.raftLog.unstable.snapshot) rd.snapshot = r.raftLog.unstable.snapshot;
     // A changed commit index alone need not be fsynced: it can be learned again.
-    rd.mustSync = rd.entries.length > 0 || hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote;
+    rd.mustSync = rd.entries.length > 0 || rd.snapshot !== undefined || hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote;
     this.pendingReady = true;
     return rd;
   }

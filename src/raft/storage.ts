@@ -4,7 +4,8 @@
 // entries and hard state of each Ready to it (after making them durable) and calls advance().
 
 import { assert, RaftError } from './errors';
-import { ConfState, emptyConfState, emptyHardState, Entry, EntryType, HardState, Snapshot } from './types';
+import { encodeConfChange } from './confchange';
+import { ConfChangeSingle, ConfState, emptyConfState, emptyHardState, Entry, EntryType, HardState, Snapshot } from './types';
 import { entriesLimitedBySize } from './util';
 
 export interface InitialState {
@@ -34,10 +35,22 @@ export class MemoryStorage implements Storage {
   private snap: Snapshot = { data: new Uint8Array(0), metadata: { index: 0, term: 0, confState: emptyConfState() } };
   private ents: Entry[] = [{ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }];
 
-  /** A storage for a member of a new cluster: empty log, the initial configuration. */
+  /**
+   * A storage for a member of a new cluster. As in etcd, the initial configuration is written
+   * to the log as committed ConfChange entries of term 1 (one per member), so that a member
+   * added later learns the whole membership history by replaying the log from index 1.
+   * An empty configuration gives an empty storage (a member that will join a cluster).
+   */
   static bootstrap(confState: ConfState): MemoryStorage {
     const s = new MemoryStorage();
-    s.snap = { data: new Uint8Array(0), metadata: { index: 0, term: 0, confState: cloneConfState(confState) } };
+    const changes: ConfChangeSingle[] = [
+      ...confState.voters.map((nodeId): ConfChangeSingle => ({ type: 'addNode', nodeId })),
+      ...confState.learners.map((nodeId): ConfChangeSingle => ({ type: 'addLearner', nodeId })),
+    ];
+    assert(confState.votersOutgoing.length === 0, 'cannot bootstrap a joint configuration');
+    if (changes.length === 0) return s;
+    s.append(changes.map((c, i) => ({ term: 1, index: i + 1, type: EntryType.ConfChange, data: encodeConfChange({ transition: 'auto', changes: [c] }) })));
+    s.setHardState({ term: 1, vote: 0, commit: changes.length });
     return s;
   }
 

@@ -97,8 +97,15 @@ export class InteractionEnv {
         };
         const seed = id;
         const rn = new RawNode({ ...config, id, storage, random: seededRandom(seed) });
-        this.nodes.set(id, { id, rn, storage, config, applied: [], seed });
-        this.log(`INFO ${id} became follower at term 0 with ${formatConfState(cs)}`);
+        const node: EnvNode = { id, rn, storage, config, applied: [], seed };
+        this.nodes.set(id, node);
+        // Apply the bootstrap configuration entries before the script goes on.
+        const saved = this.out;
+        this.out = [];
+        this.processReady(node);
+        this.out = saved;
+        const st = rn.status();
+        this.log(`INFO ${id} is a ${st.softState.raftState} at term ${st.hardState.term} with ${formatConfState(st.confState)}, log ${storage.firstIndex()}..${storage.lastIndex()}`);
       }
     },
     campaign: (cmd) => this.node(cmd.args[0]).rn.campaign(),
@@ -275,5 +282,5 @@ export function parseCommand(line: string): Command {
     if (eq > 0 && t[0] !== '|') kv.set(t.slice(0, eq), t.slice(eq + 1));
     else args.push(t);
   }
-  return { name, args, kv };
+  return { name: name ?? "", args, kv };
 }

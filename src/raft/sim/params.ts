@@ -1,0 +1,94 @@
+// The knobs of one simulated run. Most are drawn per seed from ranges ("swarm testing"), so
+// that different seeds stress different mixes: a lossy network with rare crashes, a clean
+// network with crash storms, one-entry messages, tiny snapshots, and so on.
+
+import { SimRandom } from './sim-random';
+
+export interface SimParams {
+  readonly nodes: 3 | 5;
+  // time
+  readonly stepsPerTick: number;
+  readonly electionTimeoutTicks: number;
+  readonly heartbeatIntervalTicks: number;
+  readonly faultPhaseTicks: number;
+  /** After healing: a leader must exist within this many ticks... */
+  readonly livenessLeaderTicksMax: number;
+  /** ...and the liveness proposals must be applied on every member within this many ticks of healing. */
+  readonly livenessAppliedTicksMax: number;
+  // network
+  readonly lossRate: number;
+  readonly duplicateRate: number;
+  readonly delayStepsMax: number;
+  readonly longDelayRate: number;
+  readonly longDelayStepsMax: number;
+  // storage
+  readonly persistDelayStepsMax: number;
+  // crashes
+  readonly crashRatePerTick: number;
+  /** Chance that a node crashes just before a Ready's persist completes (its sent messages are out). */
+  readonly crashBeforePersistRate: number;
+  /** The same, for a Ready that changes term or vote: elections are where lost votes hurt. */
+  readonly crashBeforeVotePersistRate: number;
+  readonly restartDelayTicksMax: number;
+  // partitions
+  readonly partitionRatePerTick: number;
+  readonly partitionTicksMax: number;
+  // workload
+  readonly proposeRatePerTick: number;
+  readonly readRatePerTick: number;
+  readonly transferRatePerTick: number;
+  readonly confChangeRatePerTick: number;
+  /** Chance that a conf change is followed at once by a second one (which must be refused). */
+  readonly confChangeDoubleRate: number;
+  readonly snapshotEntries: number;
+  readonly compactKeepEntries: number;
+  /** Ids a run may ever use (initial members, then new learners). */
+  readonly nodeIdsMax: number;
+  // core configuration
+  readonly messageBytesMax: number;
+  readonly inflightMessagesMax: number;
+  readonly inflightBytesMax: number;
+  readonly committedBytesPerReadyMax: number;
+  readonly checkQuorum: boolean;
+  readonly preVote: boolean;
+}
+
+export function drawParams(rng: SimRandom, nodes: 3 | 5): SimParams {
+  const electionTimeoutTicks = 10;
+  const messageBytesMax = rng.pick([1, 1, 64, 1024, 1 << 20]);
+  return {
+    nodes,
+    stepsPerTick: 10,
+    electionTimeoutTicks,
+    heartbeatIntervalTicks: 1,
+    faultPhaseTicks: rng.range(200, 400),
+    livenessLeaderTicksMax: 10 * electionTimeoutTicks,
+    livenessAppliedTicksMax: 20 * electionTimeoutTicks,
+    lossRate: rng.pick([0, 0.01, 0.05, 0.1, 0.2]),
+    duplicateRate: rng.pick([0, 0.01, 0.05, 0.1]),
+    delayStepsMax: rng.pick([1, 3, 8, 15]),
+    longDelayRate: rng.pick([0, 0.01, 0.05]),
+    longDelayStepsMax: rng.pick([30, 100]),
+    persistDelayStepsMax: rng.pick([0, 2, 5, 12]),
+    crashRatePerTick: rng.pick([0, 0.005, 0.02, 0.05]),
+    crashBeforePersistRate: rng.pick([0, 0.005, 0.02]),
+    crashBeforeVotePersistRate: rng.pick([0, 0.1, 0.3]),
+    restartDelayTicksMax: rng.pick([1, 5, 30]),
+    partitionRatePerTick: rng.pick([0, 0.01, 0.03, 0.06]),
+    partitionTicksMax: rng.pick([15, 40, 80]),
+    proposeRatePerTick: rng.pick([0.2, 0.5, 1, 2]),
+    readRatePerTick: rng.pick([0.1, 0.3, 1]),
+    transferRatePerTick: rng.pick([0, 0.01, 0.03]),
+    confChangeRatePerTick: rng.pick([0, 0.02, 0.05, 0.1]),
+    confChangeDoubleRate: rng.pick([0.1, 0.3]),
+    snapshotEntries: rng.pick([3, 10, 30]),
+    compactKeepEntries: rng.pick([0, 2, 10]),
+    nodeIdsMax: nodes + 4,
+    messageBytesMax,
+    inflightMessagesMax: rng.pick([1, 4, 256]),
+    inflightBytesMax: rng.pick([64, 1 << 20]),
+    committedBytesPerReadyMax: rng.pick([1, 256, 1 << 20]),
+    checkQuorum: rng.chance(0.85),
+    preVote: rng.chance(0.85),
+  };
+}

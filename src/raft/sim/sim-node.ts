@@ -1,0 +1,355 @@
+// One simulated member: a Raft core (RawNode), its durable storage (a MemoryStorage that
+// survives crashes) and its volatile state machine. The node processes Readys strictly by the
+// contract in types.ts, split in time so that a crash can land between sending and persisting:
+//
+//   ready() -> send `messages` at once -> ... persist delay ... -> persist (snapshot, entries,
+//   hard state) -> send `messagesAfterPersist` -> apply snapshot and committed entries, serve
+//   read states -> advance().
+//
+// A crash drops the core, the Ready in flight, everything not yet persisted and the state
+// machine; a restart rebuilds them from the storage alone.
+
+import { decodeConfChange, RawNode } from '../index';
+import { isRaftError } from '../errors';
+import { MemoryStorage, cloneConfState } from '../storage';
+import { ConfChangeV2, ConfState, Entry, EntryType, Message, NodeId, Ready, Snapshot, StateType, isEmptySnapshot } from '../types';
+import { LogView, SafetyChecker } from './checker';
+import { SimStateMachine } from './state-machine';
+import { Trace } from './trace';
+
+/** What a node needs from the simulation around it. */
+export interface NodeHost {
+  readonly checker: SafetyChecker;
+  readonly trace: Trace;
+  now(): number;
+  send(from: SimNode, m: Message): void;
+  schedule(delaySteps: number, run: () => void): void;
+  persistDelaySteps(): number;
+  /** Whether to crash this node right before the persist of `rd` completes. */
+  crashBeforePersist(node: SimNode, rd: Ready): boolean;
+  newRawNode(id: NodeId, storage: MemoryStorage, applied: number): RawNode;
+  /** The node applied a configuration change; `cs` is its configuration now. */
+  confChangeApplied(node: SimNode, cc: ConfChangeV2, cs: ConfState): void;
+  snapshotEntries: number;
+  compactKeepEntries: number;
+}
+
+export interface NodeRole {
+  term: number;
+  state: StateType;
+  lead: NodeId;
+  commit: number;
+}
+
+export class SimNode {
+  /** Durable: survives crashes. */
+  readonly storage: MemoryStorage;
+  private raw: RawNode | null = null;
+  private sm: SimStateMachine | null = null;
+  /** The configuration as of the state machine's applied index. */
+  private conf: ConfState;
+  private inflight: Ready | null = null;
+  /** Bumped by every crash, so that events of a previous life are recognized and dropped. */
+  incarnation = 0;
+  /** Removed from the cluster and shut down for good. */
+  decommissioned = false;
+  crashedAtStep = -1;
+
+  constructor(
+    readonly id: NodeId,
+    storage: MemoryStorage,
+    private readonly host: NodeHost,
+  ) {
+    this.storage = storage;
+    this.conf = cloneConfState(storage.snapshot().metadata.confState);
+  }
+
+  get alive(): boolean {
+    return this.raw !== null;
+  }
+
+  get appliedIndex(): number {
+    return this.sm?.appliedIndex ?? -1;
+  }
+
+  get confState(): ConfState {
+    return this.conf;
+  }
+
+  /** The core's view of its role, or undefined when crashed. */
+  role(): NodeRole | undefined {
+    if (this.raw === null) return undefined;
+    const st = this.raw.status();
+    return { term: st.hardState.term, state: st.softState.raftState, lead: st.softState.lead, commit: st.hardState.commit };
+  }
+
+  isLeader(): boolean {
+    return this.role()?.state === StateType.Leader;
+  }
+
+  // ---- life cycle -----------------------------------------------------------------------------
+
+  start(): void {
+    const snap = this.storage.snapshot();
+    const sm = SimStateMachine.restore(snap.data, snap.metadata.index);
+    this.host.checker.observeRestore(this.id, 0, sm.appliedIndex, sm.hash);
+    this.sm = sm;
+    this.conf = cloneConfState(snap.metadata.confState);
+    this.raw = this.host.newRawNode(this.id, this.storage, snap.metadata.index);
+    this.host.trace.event(this.host.now(), 'start', [this.id, this.incarnation, snap.metadata.index], () => {
+      const hs = this.storage.hardStateNow();
+      return `node ${this.id} (life ${this.incarnation}) from snapshot ${snap.metadata.index}, log ${this.storage.firstIndex()}..${this.storage.lastIndex()}, term ${hs.term} vote ${hs.vote} commit ${hs.commit}`;
+    });
+    this.afterInput();
+  }
+
+  crash(reason: string): void {
+    if (this.raw === null) return;
+    this.raw = null;
+    this.sm = null;
+    this.inflight = null;
+    this.incarnation++;
+    this.crashedAtStep = this.host.now();
+    this.host.trace.event(this.host.now(), 'crash', [this.id], () => `node ${this.id} (${reason})`);
+  }
+
+  // ---- inputs ---------------------------------------------------------------------------------
+
+  tick(): void {
+    if (this.raw === null) return;
+    this.raw.tick();
+    this.afterInput();
+  }
+
+  deliver(m: Message): void {
+    if (this.raw === null) return;
+    try {
+      this.raw.step(m);
+    } catch (e) {
+      // A response from a peer the core no longer knows (removed meanwhile) is dropped.
+      if (!isRaftError(e, 'ERR_STEP_PEER_NOT_FOUND')) throw e;
+    }
+    this.afterInput();
+  }
+
+  /** Returns false if the core dropped the proposal (no leader, transfer in progress...). */
+  propose(data: Uint8Array): boolean {
+    if (this.raw === null) return false;
+    try {
+      this.raw.propose(data);
+      return true;
+    } catch (e) {
+      if (!isRaftError(e, 'ERR_PROPOSAL_DROPPED')) throw e;
+      return false;
+    } finally {
+      this.afterInput();
+    }
+  }
+
+  proposeConfChange(cc: ConfChangeV2): boolean {
+    if (this.raw === null) return false;
+    try {
+      this.raw.proposeConfChange(cc);
+      return true;
+    } catch (e) {
+      if (!isRaftError(e, 'ERR_PROPOSAL_DROPPED')) throw e;
+      return false;
+    } finally {
+      this.afterInput();
+    }
+  }
+
+  readIndex(context: string): void {
+    if (this.raw === null) return;
+    this.raw.readIndex(context);
+    this.afterInput();
+  }
+
+  transferLeader(transferee: NodeId): void {
+    if (this.raw === null) return;
+    this.raw.transferLeader(transferee);
+    this.afterInput();
+  }
+
+  reportUnreachable(id: NodeId): void {
+    if (this.raw === null) return;
+    this.raw.reportUnreachable(id);
+    this.afterInput();
+  }
+
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    if (this.raw === null) return;
+    this.raw.reportSnapshot(id, ok);
+    this.afterInput();
+  }
+
+  // ---- Ready processing -----------------------------------------------------------------------
+
+  /** After anything that may change the core: observe its role, then handle a Ready if due. */
+  private afterInput(): void {
+    this.observe();
+    this.pump();
+  }
+
+  private observe(): void {
+    const raw = this.raw;
+    if (raw === null) return;
+    const st = raw.status();
+    const checker = this.host.checker;
+    checker.observeCommit(st.hardState.commit);
+    if (st.softState.raftState === StateType.Leader) {
+      if (checker.observeLeader(this.id, st.hardState.term)) {
+        this.host.trace.event(this.host.now(), 'leader', [this.id, st.hardState.term], () => `node ${this.id} leads term ${st.hardState.term}`);
+      }
+    }
+  }
+
+  private pump(): void {
+    const raw = this.raw;
+    if (raw === null || this.inflight !== null || !raw.hasReady()) return;
+    const rd = raw.ready();
+    this.inflight = rd;
+    const now = this.host.now();
+    this.host.trace.event(now, 'ready', [this.id, rd.entries.length, rd.committedEntries.length, rd.messages.length, rd.messagesAfterPersist.length], () =>
+      describeReady(this.id, rd),
+    );
+    const st = raw.status();
+    if (st.softState.raftState === StateType.Leader) {
+      const term = st.hardState.term;
+      const view = this.logView(rd);
+      if (this.host.checker.leaderLogCheckPending(this.id, term)) this.host.checker.checkLeaderLog(this.id, term, view);
+      this.host.checker.observeLeaderEntries(this.id, term, rd.entries, view, st.hardState.commit);
+    }
+    for (const m of rd.messages) this.host.send(this, m);
+    const incarnation = this.incarnation;
+    this.host.schedule(this.host.persistDelaySteps(), () => {
+      if (this.incarnation === incarnation && this.inflight === rd) this.persistAndApply(rd);
+    });
+  }
+
+  private persistAndApply(rd: Ready): void {
+    const host = this.host;
+    if (host.crashBeforePersist(this, rd)) {
+      this.crash('before persist');
+      return;
+    }
+    const checker = host.checker;
+    // 2. persist: snapshot, entries, hard state.
+    if (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot)) this.storage.applySnapshot(cloneSnapshot(rd.snapshot));
+    if (rd.entries.length > 0) {
+      this.storage.append(rd.entries.map(cloneEntry));
+      const first = Math.max(rd.entries[0].index, this.storage.firstIndex());
+      for (const e of rd.entries) {
+        if (e.index < first) continue;
+        checker.observeStoredEntry(this.id, e, this.storage.term(e.index - 1));
+      }
+    }
+    if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
+    host.trace.event(host.now(), 'persist', [this.id, this.storage.lastIndex()], () => {
+      const hs = this.storage.hardStateNow();
+      return `node ${this.id} log ${this.storage.firstIndex()}..${this.storage.lastIndex()} term ${hs.term} vote ${hs.vote} commit ${hs.commit}`;
+    });
+    // 3. messages that promise durable state.
+    for (const m of rd.messagesAfterPersist) host.send(this, m);
+    // 4. apply.
+    const raw = this.raw!;
+    let sm = this.sm!;
+    if (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot)) {
+      const restored = SimStateMachine.restore(rd.snapshot.data, rd.snapshot.metadata.index);
+      checker.observeRestore(this.id, sm.appliedIndex, restored.appliedIndex, restored.hash);
+      sm = restored;
+      this.sm = restored;
+      this.conf = cloneConfState(rd.snapshot.metadata.confState);
+    }
+    for (const e of rd.committedEntries) {
+      checker.observeApply(this.id, sm.appliedIndex, e);
+      sm.apply(e);
+      if (e.type === EntryType.ConfChange) {
+        const cc = decodeConfChange(e.data);
+        const cs = raw.applyConfChange(cc);
+        this.conf = cloneConfState(cs);
+        host.trace.event(host.now(), 'conf', [this.id, e.index], () => `node ${this.id} applied ${describeConfChange(cc)} at ${e.index}: ${describeConfState(cs)}`);
+        host.confChangeApplied(this, cc, cs);
+      }
+    }
+    for (const rs of rd.readStates) {
+      host.trace.event(host.now(), 'read-state', [this.id, rs.index], () => `node ${this.id} ${rs.context} at ${rs.index}`);
+      checker.observeReadState(this.id, rs);
+    }
+    // 5. advance.
+    this.inflight = null;
+    raw.advance(rd);
+    this.maybeSnapshot();
+    this.afterInput();
+  }
+
+  /** Takes a snapshot every `snapshotEntries` applied entries and compacts the log behind it. */
+  private maybeSnapshot(): void {
+    const sm = this.sm!;
+    const snapIndex = this.storage.snapshot().metadata.index;
+    if (sm.appliedIndex - snapIndex < this.host.snapshotEntries) return;
+    this.storage.createSnapshot(sm.appliedIndex, this.conf, sm.snapshotData());
+    const compactIndex = sm.appliedIndex - this.host.compactKeepEntries;
+    if (compactIndex >= this.storage.firstIndex()) this.storage.compact(compactIndex);
+    this.host.trace.event(this.host.now(), 'snapshot', [this.id, sm.appliedIndex], () => `node ${this.id} at ${sm.appliedIndex}, log from ${this.storage.firstIndex()}`);
+  }
+
+  /** The log as it will be once `rd` is persisted. */
+  private logView(rd: Ready): LogView {
+    const storage = this.storage;
+    const snap = rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot) ? rd.snapshot.metadata : storage.snapshot().metadata;
+    const fromStorage = !(rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot));
+    const ents = rd.entries;
+    const entsFirst = ents.length > 0 ? ents[0].index : Infinity;
+    const storageLast = fromStorage ? storage.lastIndex() : snap.index;
+    const lastIndex = ents.length > 0 ? ents[ents.length - 1].index : storageLast;
+    // A compacted prefix is behind the storage's snapshot, which may be newer than `snap`.
+    const snapshotIndex = fromStorage ? storage.firstIndex() - 1 : snap.index;
+    const snapshotTerm = fromStorage ? storage.term(snapshotIndex) : snap.term;
+    return {
+      snapshotIndex,
+      snapshotTerm,
+      lastIndex,
+      entry: (i: number): Entry | undefined => {
+        if (i <= snapshotIndex || i > lastIndex) return undefined;
+        if (i >= entsFirst) return ents[i - entsFirst];
+        if (!fromStorage || i > storageLast) return undefined;
+        return storage.entries(i, i + 1, Infinity)[0];
+      },
+    };
+  }
+}
+
+function cloneEntry(e: Entry): Entry {
+  return { term: e.term, index: e.index, type: e.type, data: e.data };
+}
+
+function cloneSnapshot(s: Snapshot): Snapshot {
+  return { data: s.data, metadata: { index: s.metadata.index, term: s.metadata.term, confState: cloneConfState(s.metadata.confState) } };
+}
+
+export function describeConfChange(cc: ConfChangeV2): string {
+  if (cc.changes.length === 0) return `leave-joint(${cc.transition})`;
+  return `${cc.transition}[${cc.changes.map((c) => `${c.type} ${c.nodeId}`).join(', ')}]`;
+}
+
+export function describeConfState(cs: ConfState): string {
+  let s = `voters ${cs.voters.join(',') || '-'}`;
+  if (cs.votersOutgoing.length > 0) s += ` & ${cs.votersOutgoing.join(',')}${cs.autoLeave ? ' (auto-leave)' : ''}`;
+  if (cs.learners.length > 0) s += ` learners ${cs.learners.join(',')}`;
+  if (cs.learnersNext.length > 0) s += ` next ${cs.learnersNext.join(',')}`;
+  return s;
+}
+
+function describeReady(id: NodeId, rd: Ready): string {
+  const parts: string[] = [`node ${id}`];
+  if (rd.softState) parts.push(`soft ${rd.softState.raftState} lead ${rd.softState.lead}`);
+  if (rd.hardState) parts.push(`hard t${rd.hardState.term} v${rd.hardState.vote} c${rd.hardState.commit}`);
+  if (rd.snapshot && !isEmptySnapshot(rd.snapshot)) parts.push(`snap ${rd.snapshot.metadata.index}@t${rd.snapshot.metadata.term}`);
+  if (rd.entries.length) parts.push(`ents ${rd.entries[0].index}..${rd.entries[rd.entries.length - 1].index}`);
+  if (rd.committedEntries.length) parts.push(`commit ${rd.committedEntries[0].index}..${rd.committedEntries[rd.committedEntries.length - 1].index}`);
+  if (rd.messages.length) parts.push(`msgs ${rd.messages.length}`);
+  if (rd.messagesAfterPersist.length) parts.push(`after-persist ${rd.messagesAfterPersist.length}`);
+  if (rd.readStates.length) parts.push(`reads ${rd.readStates.length}`);
+  return parts.join(' ');
+}
