@@ -79,6 +79,11 @@ export class SafetyChecker {
     return this.violations.length === 0;
   }
 
+  /** How many terms had a leader. */
+  get leaderTermCount(): number {
+    return this.leaderOfTerm.size;
+  }
+
   get maxCommit(): number {
     return this.commitMax;
   }

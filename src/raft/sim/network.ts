@@ -97,7 +97,11 @@ export class Network {
   }
 
   private arrive(m: Message): void {
-    if (this.host.isDown(m.to)) return;
+    if (this.host.isDown(m.to)) {
+      // The transport notices a connection that broke with the message on it.
+      this.host.undeliverable(m, 'down');
+      return;
+    }
     this.deliveredCount++;
     this.trace.event(this.host.now(), 'recv', traceNums(m), () => describeMessage(m));
     this.host.deliver(cloneMessage(m));

@@ -49,6 +49,7 @@ export interface SimParams {
   readonly inflightMessagesMax: number;
   readonly inflightBytesMax: number;
   readonly committedBytesPerReadyMax: number;
+  readonly uncommittedBytesMax: number;
   readonly checkQuorum: boolean;
   readonly preVote: boolean;
 }
@@ -87,7 +88,8 @@ export function drawParams(rng: SimRandom, nodes: 3 | 5): SimParams {
     messageBytesMax,
     inflightMessagesMax: rng.pick([1, 4, 256]),
     inflightBytesMax: rng.pick([64, 1 << 20]),
-    committedBytesPerReadyMax: rng.pick([1, 256, 1 << 20]),
+    committedBytesPerReadyMax: rng.pick([16, 256, 1 << 20]),
+    uncommittedBytesMax: rng.pick([64, 1024, 1 << 30]),
     checkQuorum: rng.chance(0.85),
     preVote: rng.chance(0.85),
   };

@@ -29,7 +29,7 @@ export interface NodeHost {
   crashBeforePersist(node: SimNode, rd: Ready): boolean;
   newRawNode(id: NodeId, storage: MemoryStorage, applied: number): RawNode;
   /** The node applied a configuration change; `cs` is its configuration now. */
-  confChangeApplied(node: SimNode, cc: ConfChangeV2, cs: ConfState): void;
+  confChangeApplied(node: SimNode, index: number, cc: ConfChangeV2, cs: ConfState): void;
   snapshotEntries: number;
   compactKeepEntries: number;
 }
@@ -81,6 +81,25 @@ export class SimNode {
     if (this.raw === null) return undefined;
     const st = this.raw.status();
     return { term: st.hardState.term, state: st.softState.raftState, lead: st.softState.lead, commit: st.hardState.commit };
+  }
+
+  /**
+   * The snapshot to put in an outgoing MsgSnap: as etcd's server does, the state machine as
+   * applied now, with its configuration, rather than the older stored snapshot (whose
+   * configuration may predate the recipient, which would then refuse it).
+   */
+  outgoingSnapshot(stored: Snapshot): Snapshot {
+    const sm = this.sm;
+    if (sm === null || sm.appliedIndex <= stored.metadata.index) return stored;
+    const index = sm.appliedIndex;
+    return { data: sm.snapshotData(), metadata: { index, term: this.storage.term(index), confState: cloneConfState(this.conf) } };
+  }
+
+  /** The leader's view of a peer's replication, for failure reports. */
+  describeProgress(peer: NodeId): string {
+    const pr = this.raw?.status().progress?.get(peer);
+    if (pr === undefined) return 'no progress';
+    return `${pr.state} match ${pr.match} next ${pr.next}${pr.recentActive ? '' : ' inactive'}`;
   }
 
   isLeader(): boolean {
@@ -266,10 +285,17 @@ export class SimNode {
       sm.apply(e);
       if (e.type === EntryType.ConfChange) {
         const cc = decodeConfChange(e.data);
-        const cs = raw.applyConfChange(cc);
+        let cs: ConfState;
+        try {
+          cs = raw.applyConfChange(cc);
+        } catch (err) {
+          // An invalid change leaves the configuration as it was, on every member alike.
+          if (!isRaftError(err, 'ERR_CONF_CHANGE')) throw err;
+          cs = raw.status().confState;
+        }
         this.conf = cloneConfState(cs);
         host.trace.event(host.now(), 'conf', [this.id, e.index], () => `node ${this.id} applied ${describeConfChange(cc)} at ${e.index}: ${describeConfState(cs)}`);
-        host.confChangeApplied(this, cc, cs);
+        host.confChangeApplied(this, e.index, cc, cs);
       }
     }
     for (const rs of rd.readStates) {
