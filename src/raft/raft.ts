@@ -108,7 +108,7 @@ export class Raft {
   pendingConfIndex = 0;
   /** Bytes of uncommitted entries in the leader's log (flow control of proposals). */
   uncommittedSize = 0;
-  private readonly readOnly: ReadOnly;
+  private readOnly: ReadOnly;
   /** ReadIndex requests received before this leader committed an entry of its term. */
   private pendingReadIndexMessages: Message[] = [];
 
@@ -323,6 +323,9 @@ export class Raft {
     this.pendingConfIndex = 0;
     this.uncommittedSize = 0;
     this.pendingReadIndexMessages = [];
+    // Read requests of an earlier leadership must not be answered by a later one with the
+    // commit index they recorded then (as etcd: a new ReadOnly on every reset).
+    this.readOnly = new ReadOnly(this.readOnly.option);
   }
 
   becomeFollower(term: number, lead: NodeId): void {
@@ -604,6 +607,9 @@ export class Raft {
       case 'MsgHeartbeatResp': {
         pr.recentActive = true;
         pr.msgAppFlowPaused = false;
+        // Free one slot of a full window: the appends that filled it may all have been lost,
+        // and nothing else would ever free it (as etcd's Inflights.FreeFirstOne).
+        if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.match < this.raftLog.lastIndex() || pr.state === ProgressState.Probe) this.sendAppend(m.from);
         if (this.readOnly.option !== 'safe' || m.context === undefined) return;
         const acks = this.readOnly.recvAck(m.from, m.context);

@@ -42,6 +42,11 @@ export class Inflights {
     }
   }
 
+  /** Frees the oldest in-flight message. */
+  freeFirstOne(): void {
+    if (this.indexes.length > 0) this.freeLE(this.indexes[0]);
+  }
+
   full(): boolean {
     return this.indexes.length >= this.countMax || (this.bytesMax > 0 && this.bytesInFlight >= this.bytesMax);
   }
