@@ -1,0 +1,197 @@
+// Durable Raft storage on classic-level: entries, hard state and snapshot metadata.
+//
+// The log from the last snapshot on is also kept in memory, because the core reads Storage
+// synchronously; --snapshot-count bounds its length. The state machine keeps its own data
+// (the snapshot here is metadata only: it marks where the log was compacted).
+
+import { ClassicLevel } from 'classic-level';
+import { Packr } from 'msgpackr';
+import { assert, RaftError } from './errors';
+import { InitialState, Storage } from './storage';
+import { ConfState, emptyConfState, emptyHardState, Entry, HardState, Snapshot, SnapshotMetadata } from './types';
+import { entriesLimitedBySize } from './util';
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+const keyHardState = Buffer.from('h');
+const keySnapshot = Buffer.from('s');
+const entryPrefix = 0x65; // 'e'
+
+function entryKey(index: number): Buffer {
+  const b = Buffer.allocUnsafe(9);
+  b[0] = entryPrefix;
+  b.writeBigUInt64BE(BigInt(index), 1);
+  return b;
+}
+
+interface StoredEntry {
+  t: number; // term
+  y: number; // type
+  d: Uint8Array; // data
+}
+
+export interface SaveRequest {
+  hardState?: HardState;
+  entries: Entry[];
+  snapshot?: Snapshot;
+  /** fsync before resolving (a changed term, vote, entries or snapshot). */
+  sync: boolean;
+}
+
+export class DiskStorage implements Storage {
+  private hardState: HardState = { ...emptyHardState };
+  private snapMeta: SnapshotMetadata = { index: 0, term: 0, confState: emptyConfState() };
+  // invariant: ents[i].index === snapMeta.index + 1 + i
+  private ents: Entry[] = [];
+  private startConfState: ConfState | undefined;
+  /** Writes are chained so that they reach the disk in call order. */
+  private writing: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly db: ClassicLevel<Buffer, Buffer>) {}
+
+  static async open(dir: string): Promise<DiskStorage> {
+    const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await db.open();
+    const s = new DiskStorage(db);
+    const hs = await db.get(keyHardState);
+    if (hs) s.hardState = packr.unpack(hs) as HardState;
+    const sm = await db.get(keySnapshot);
+    if (sm) s.snapMeta = packr.unpack(sm) as SnapshotMetadata;
+    let expected = s.snapMeta.index + 1;
+    for await (const [k, v] of db.iterator({ gte: entryKey(expected), lt: Buffer.from([entryPrefix + 1]) })) {
+      const index = Number(k.readBigUInt64BE(1));
+      if (index !== expected) break; // a gap can only follow a torn truncation: the rest is garbage
+      const e = packr.unpack(v) as StoredEntry;
+      s.ents.push({ term: e.t, index, type: e.y, data: e.d });
+      expected++;
+    }
+    // The commit index can never be past what is stored (it is persisted with or after the entries).
+    if (s.hardState.commit > s.lastIndex()) s.hardState = { ...s.hardState, commit: s.lastIndex() };
+    return s;
+  }
+
+  /** Whether anything was ever stored (a member restarting rather than starting). */
+  isEmpty(): boolean {
+    return this.hardState.term === 0 && this.ents.length === 0 && this.snapMeta.index === 0;
+  }
+
+  /**
+   * The configuration and commit index to start from are the state machine's: it persists
+   * the configuration as of its applied index, and everything it applied was committed.
+   */
+  startFrom(applied: { index: number; term: number; confState: ConfState | undefined }): void {
+    if (applied.confState) this.startConfState = cloneCs(applied.confState);
+    if (applied.index > this.lastIndex() && applied.confState) {
+      // The state machine restored a snapshot and we stopped before recording it here: the
+      // log restarts after it.
+      void this.save({ snapshot: { data: new Uint8Array(0), metadata: { index: applied.index, term: applied.term, confState: applied.confState } }, entries: [], sync: true });
+    }
+    if (applied.index > this.hardState.commit) this.hardState = { ...this.hardState, commit: Math.min(applied.index, this.lastIndex()) };
+  }
+
+  initialState(): InitialState {
+    return { hardState: { ...this.hardState }, confState: cloneCs(this.startConfState ?? this.snapMeta.confState) };
+  }
+
+  entries(lo: number, hi: number, maxBytes: number): Entry[] {
+    const offset = this.snapMeta.index + 1;
+    if (lo < offset) throw new RaftError('ERR_COMPACTED');
+    if (hi > this.lastIndex() + 1) throw new RaftError('ERR_UNAVAILABLE', `entries' hi(${hi}) is out of bound lastindex(${this.lastIndex()})`);
+    return entriesLimitedBySize(this.ents.slice(lo - offset, hi - offset), maxBytes);
+  }
+
+  term(i: number): number {
+    if (i === this.snapMeta.index) return this.snapMeta.term;
+    if (i < this.snapMeta.index) throw new RaftError('ERR_COMPACTED');
+    if (i > this.lastIndex()) throw new RaftError('ERR_UNAVAILABLE');
+    return this.ents[i - this.snapMeta.index - 1].term;
+  }
+
+  firstIndex(): number {
+    return this.snapMeta.index + 1;
+  }
+
+  lastIndex(): number {
+    return this.snapMeta.index + this.ents.length;
+  }
+
+  snapshot(): Snapshot {
+    return { data: new Uint8Array(0), metadata: this.snapMeta };
+  }
+
+  hardStateNow(): HardState {
+    return { ...this.hardState };
+  }
+
+  /**
+   * Persists one Ready in one batch (snapshot, then entries replacing any conflicting
+   * suffix, then hard state). The in-memory view changes at once; the promise resolves when
+   * the batch is on disk (fsynced when req.sync).
+   */
+  save(req: SaveRequest): Promise<void> {
+    const ops: { type: 'put' | 'del'; key: Buffer; value?: Buffer }[] = [];
+    if (req.snapshot && req.snapshot.metadata.index > this.snapMeta.index) {
+      const m = req.snapshot.metadata;
+      for (const e of this.ents) ops.push({ type: 'del', key: entryKey(e.index) });
+      this.snapMeta = { index: m.index, term: m.term, confState: cloneCs(m.confState) };
+      this.ents = [];
+      ops.push({ type: 'put', key: keySnapshot, value: packr.pack(this.snapMeta) });
+    }
+    if (req.entries.length > 0) {
+      let entries = req.entries;
+      const first = this.firstIndex();
+      if (entries[entries.length - 1].index >= first) {
+        if (entries[0].index < first) entries = entries.slice(first - entries[0].index);
+        const at = entries[0].index - first;
+        assert(at <= this.ents.length, `missing log entry [last: ${this.lastIndex()}, append at: ${entries[0].index}]`);
+        // Entries past the new ones are a conflicting suffix: delete them on disk too.
+        const newLast = entries[entries.length - 1].index;
+        for (let i = newLast + 1; i <= this.lastIndex(); i++) ops.push({ type: 'del', key: entryKey(i) });
+        this.ents = this.ents.slice(0, at).concat(entries);
+        for (const e of entries) {
+          const stored: StoredEntry = { t: e.term, y: e.type, d: e.data };
+          ops.push({ type: 'put', key: entryKey(e.index), value: packr.pack(stored) });
+        }
+      }
+    }
+    if (req.hardState) {
+      this.hardState = { ...req.hardState };
+      ops.push({ type: 'put', key: keyHardState, value: packr.pack(this.hardState) });
+    }
+    if (ops.length === 0) return this.writing;
+    const sync = req.sync;
+    this.writing = this.writing.then(() => this.db.batch(ops as never, { sync }));
+    return this.writing;
+  }
+
+  /**
+   * Records a snapshot point at `index` (applied and durable in the state machine) and
+   * drops the log up to `compactIndex` (<= index), keeping some entries for followers that
+   * are only a little behind.
+   */
+  compact(meta: SnapshotMetadata, compactIndex: number): Promise<void> {
+    assert(compactIndex <= meta.index, 'compact index past the snapshot index');
+    if (compactIndex <= this.snapMeta.index) return this.writing;
+    assert(compactIndex <= this.lastIndex(), `compact ${compactIndex} is out of bound lastindex(${this.lastIndex()})`);
+    const ops: { type: 'put' | 'del'; key: Buffer; value?: Buffer }[] = [];
+    const dropCount = compactIndex - this.snapMeta.index;
+    for (let i = 0; i < dropCount; i++) ops.push({ type: 'del', key: entryKey(this.ents[i].index) });
+    // The log now starts after compactIndex: the snapshot point recorded is the compaction
+    // point with its term; the confState is the one at meta.index, which is at least as new.
+    const term = this.term(compactIndex);
+    this.ents = this.ents.slice(dropCount);
+    this.snapMeta = { index: compactIndex, term, confState: cloneCs(meta.confState) };
+    ops.push({ type: 'put', key: keySnapshot, value: packr.pack(this.snapMeta) });
+    this.writing = this.writing.then(() => this.db.batch(ops as never, { sync: true }));
+    return this.writing;
+  }
+
+  async close(): Promise<void> {
+    await this.writing.catch(() => undefined);
+    await this.db.close();
+  }
+}
+
+function cloneCs(cs: ConfState): ConfState {
+  return { voters: [...cs.voters], learners: [...cs.learners], votersOutgoing: [...cs.votersOutgoing], learnersNext: [...cs.learnersNext], autoLeave: cs.autoLeave };
+}
