@@ -69,7 +69,7 @@ class Peer {
   private stream: grpc.ClientWritableStream<unknown> | undefined;
   private queue: Buffer[] = [];
   private flushScheduled = false;
-  private reconnectDelayMs = transportLimits.reconnectDelayMsMin;
+  private reconnectDelayMs: number = transportLimits.reconnectDelayMsMin;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private reportedDown = false;

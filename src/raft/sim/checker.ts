@@ -64,7 +64,10 @@ export class SafetyChecker {
   private readonly electedAt = new Map<string, number>();
   /** Every (index, term) any node ever stored: its predecessor's term and its content. */
   private readonly stored = new Map<string, StoredEntry>();
-  /** The one history: historyKey[i], historyTerm[i], historyHash[i] for the entry at index i (1-based). */
+  /**
+   * The one history of committed entries, as cores hand them out and nodes apply them:
+   * historyKey[i], historyTerm[i], historyHash[i] for the entry at index i (1-based).
+   */
   private readonly historyKey: string[] = [''];
   private readonly historyTerm: number[] = [0];
   private readonly historyHash: number[] = [0];
@@ -88,7 +91,7 @@ export class SafetyChecker {
     return this.commitMax;
   }
 
-  /** Index of the last entry anyone applied. */
+  /** Index of the last entry known committed (handed out as committed, or applied). */
   get historyLength(): number {
     return this.historyKey.length - 1;
   }
@@ -132,8 +135,8 @@ export class SafetyChecker {
   }
 
   /**
-   * Checks the log of a leader of `term` against every entry applied (hence committed) by any
-   * node before it was elected. Entries inside the leader's snapshot are covered by it; the
+   * Checks the log of a leader of `term` against every entry known committed (handed out as
+   * committed by a core, or applied) before it was elected. Entries inside the leader's snapshot are covered by it; the
    * snapshot itself must sit on the history.
    */
   checkLeaderLog(nodeId: NodeId, term: number, log: LogView): void {
@@ -190,21 +193,33 @@ export class SafetyChecker {
 
   // ---- state machine safety -----------------------------------------------------------------
 
+  /**
+   * Node `nodeId`'s core handed out `entries` as committed (in a Ready, before they are
+   * applied: the node may crash first, but they are committed all the same).
+   */
+  observeCommitted(nodeId: NodeId, entries: readonly Entry[]): void {
+    for (const e of entries) {
+      if (e.index > this.historyKey.length) return; // not contiguous with the history; checked when applied
+      if (!this.extendHistory(nodeId, e, 'committed')) return;
+    }
+  }
+
   /** Node `nodeId`, having applied up to `appliedIndex`, applies `e`. */
   observeApply(nodeId: NodeId, appliedIndex: number, e: Entry): void {
     if (e.index !== appliedIndex + 1) {
       this.violation('state-machine-safety', `node ${nodeId} applied entry ${e.index} right after ${appliedIndex}`);
       return;
     }
+    this.extendHistory(nodeId, e, 'applied');
+  }
+
+  /** Checks `e` against the history, or appends it if it is the next index. False on a violation. */
+  private extendHistory(nodeId: NodeId, e: Entry, verb: string): boolean {
     const key = entryKey(e);
     if (e.index < this.historyKey.length) {
-      if (this.historyKey[e.index] !== key) {
-        this.violation(
-          'state-machine-safety',
-          `node ${nodeId} applied ${describeKey(key)} at ${e.index}, history has ${describeKey(this.historyKey[e.index])}`,
-        );
-      }
-      return;
+      if (this.historyKey[e.index] === key) return true;
+      this.violation('state-machine-safety', `node ${nodeId} ${verb} ${describeKey(key)} at ${e.index}, history has ${describeKey(this.historyKey[e.index])}`);
+      return false;
     }
     this.historyKey.push(key);
     this.historyTerm.push(e.term);
@@ -213,6 +228,7 @@ export class SafetyChecker {
       const data = bytesToLatin1(e.data);
       if (!this.normalDataIndex.has(data)) this.normalDataIndex.set(data, e.index);
     }
+    return true;
   }
 
   /** Node `nodeId` restored its state machine (from a snapshot) to `appliedIndex` with chain `hash`. */

@@ -18,6 +18,11 @@ export interface SimMainOptions {
   json: boolean;
   /** Print every event of every seed to stderr (meant for one seed). Also: SKIFF_SIM_TRACE=1. */
   trace?: boolean;
+  /**
+   * Stop at the first failing seed (the mutation script hunts for one); 'checker': at the
+   * first seed failing one of the simulator's own invariants (not a core exception or liveness).
+   */
+  untilFailure?: boolean | 'checker';
   /** Where lines go; console.log by default. */
   print?: (line: string) => void;
 }
@@ -51,6 +56,8 @@ export function simMain(opts: SimMainOptions): number {
     if (result.violation !== undefined) summary.violations++;
     if (result.livenessFailure !== undefined) summary.liveness_failures++;
     for (const line of failureLines(result)) print(line);
+    if (opts.untilFailure === true && !result.ok) break;
+    if (opts.untilFailure === 'checker' && result.violation !== undefined && result.violation.invariant !== 'core-exception') break;
   }
   print(
     `sim: ${summary.seeds} seeds from ${first} on ${opts.nodes} nodes: ${summary.violations} with a safety violation, ` +

@@ -1,4 +1,4 @@
-// `node dist/src/raft/sim/main.js [--seed S] [--seeds N] [--nodes 3|5] [--json] [--trace]`
+// `node dist/src/raft/sim/main.js [--seed S] [--seeds N] [--nodes 3|5] [--json] [--trace] [--until-failure[=checker]]`
 // (what `npm run sim -- ...` runs). With --seed alone, replays that one seed.
 
 import { simMain } from './index';
@@ -25,6 +25,7 @@ export function parseSimArgs(argv: readonly string[]): Parameters<typeof simMain
       opts.nodes = n;
     } else if (flag === '--json') opts.json = true;
     else if (flag === '--trace') opts.trace = true;
+    else if (flag === '--until-failure') opts.untilFailure = inline === 'checker' ? 'checker' : true;
     else throw new Error(`unknown option ${arg}`);
   }
   if (opts.seed !== undefined && !seedsGiven) opts.seeds = 1;

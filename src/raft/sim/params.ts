@@ -30,6 +30,11 @@ export interface SimParams {
   /** The same, for a Ready that changes term or vote: elections are where lost votes hurt. */
   readonly crashBeforeVotePersistRate: number;
   readonly restartDelayTicksMax: number;
+  /**
+   * Chance that a newly elected leader is cut off (isolated or crashed) within its first two
+   * ticks: leaders dying in the middle of catching followers up is where Figure 8 lives.
+   */
+  readonly newLeaderFaultRate: number;
   // partitions
   readonly partitionRatePerTick: number;
   readonly partitionTicksMax: number;
@@ -76,6 +81,7 @@ export function drawParams(rng: SimRandom, nodes: 3 | 5): SimParams {
     crashBeforeVotePersistRate: rng.pick([0, 0.1, 0.3]),
     restartDelayTicksMax: rng.pick([1, 5, 30]),
     partitionRatePerTick: rng.pick([0, 0.01, 0.03, 0.06]),
+    newLeaderFaultRate: rng.pick([0, 0.15, 0.4]),
     partitionTicksMax: rng.pick([15, 40, 80]),
     proposeRatePerTick: rng.pick([0.2, 0.5, 1, 2]),
     readRatePerTick: rng.pick([0.1, 0.3, 1]),

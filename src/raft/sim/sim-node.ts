@@ -28,6 +28,8 @@ export interface NodeHost {
   /** Whether to crash this node right before the persist of `rd` completes. */
   crashBeforePersist(node: SimNode, rd: Ready): boolean;
   newRawNode(id: NodeId, storage: MemoryStorage, applied: number): RawNode;
+  /** The node just became leader of `term` (first sighting). */
+  leaderElected(node: SimNode, term: number): void;
   /** The node applied a configuration change; `cs` is its configuration now. */
   confChangeApplied(node: SimNode, index: number, cc: ConfChangeV2, cs: ConfState): void;
   snapshotEntries: number;
@@ -219,6 +221,7 @@ export class SimNode {
     if (st.softState.raftState === StateType.Leader) {
       if (checker.observeLeader(this.id, st.hardState.term)) {
         this.host.trace.event(this.host.now(), 'leader', [this.id, st.hardState.term], () => `node ${this.id} leads term ${st.hardState.term}`);
+        this.host.leaderElected(this, st.hardState.term);
       }
     }
   }
@@ -232,6 +235,7 @@ export class SimNode {
     this.host.trace.event(now, 'ready', [this.id, rd.entries.length, rd.committedEntries.length, rd.messages.length, rd.messagesAfterPersist.length], () =>
       describeReady(this.id, rd),
     );
+    this.host.checker.observeCommitted(this.id, rd.committedEntries);
     const st = raw.status();
     if (st.softState.raftState === StateType.Leader) {
       const term = st.hardState.term;

@@ -281,6 +281,25 @@ export class Simulation implements NodeHost, NetworkHost, CheckerClock {
     }
   }
 
+  leaderElected(node: SimNode, term: number): void {
+    const p = this.params;
+    if (this.phase !== 'faults' || !this.rng.chance(p.newLeaderFaultRate)) return;
+    const isolate = this.rng.chance(0.6);
+    const incarnation = node.incarnation;
+    this.schedule(this.rng.range(0, 2 * p.stepsPerTick), () => {
+      const role = node.role();
+      if (this.phase !== 'faults' || node.incarnation !== incarnation || role === undefined || role.term !== term) return;
+      if (!isolate) {
+        this.crash(node, 'new leader');
+        return;
+      }
+      const others = [...this.nodes.values()].filter((n) => !n.decommissioned && n.id !== node.id).map((n) => n.id);
+      this.counters.partitions++;
+      this.network.partition([[node.id], others]);
+      this.partitionHealAt = this.stepNow + this.rng.range(2, p.partitionTicksMax) * p.stepsPerTick;
+    });
+  }
+
   private crash(node: SimNode, reason: string): void {
     node.crash(reason);
     this.counters.crashes++;
