@@ -1,0 +1,287 @@
+// The in-memory MVCC engine: key index, revisions, history, compaction, hash. Deterministic
+// and synchronous. MvccStore adds durability (classic-level) on top of it.
+
+import BTree from 'sorted-btree';
+import { crc32 } from './crc32';
+import { MvccError, assert } from './errors';
+import { KeyIndex, RevEntry } from './key-index';
+import { keySpan, spanContains } from './keys';
+import { rangeAt } from './range';
+import {
+  Disposable,
+  HashKVResult,
+  HistoryQuery,
+  HistoryResult,
+  KeyValue,
+  MvccEvent,
+  RangeOptions,
+  RangeResult,
+  RevisionEvents,
+} from './types';
+import { WriteTxn } from './write-txn';
+
+export type RevisionListener = (events: RevisionEvents) => void;
+
+/** etcd's initial revision: an empty store is at revision 1. */
+export const INITIAL_REVISION = 1;
+
+export class MvccCore {
+  /** @internal The ordered key index, keyed by latin1 key strings. */
+  readonly index = new BTree<string, KeyIndex>();
+  /** invariant: compactRev <= currentRev; currentRev >= 1 */
+  protected currentRev = INITIAL_REVISION;
+  /** 0: never compacted. */
+  protected compactRev = 0;
+  /**
+   * The changes of each revision in [historyFirstRev, currentRev], in sub order; kept for
+   * watchers catching up. Holds entries compaction removed from the index only at
+   * historyFirstRev = compactRev (so that a watch from the compacted revision is complete).
+   * invariant: historyFirstRev === max(compactRev, 1)
+   * invariant: historyFirstRev + history.length === currentRev + 1
+   */
+  protected history: RevEntry[][] = [[]];
+  protected historyFirstRev = INITIAL_REVISION;
+  private openTxn: WriteTxn | undefined;
+  private listeners: RevisionListener[] = [];
+
+  /** The current revision: that of the last write transaction that changed something. */
+  get revision(): number {
+    return this.currentRev;
+  }
+
+  /** The revision of the last compaction, 0 if none. Reads below it fail with ERR_COMPACTED. */
+  get compactRevision(): number {
+    return this.compactRev;
+  }
+
+  /** Number of keys in the index, live or deleted-but-not-compacted. */
+  get indexedKeyCount(): number {
+    return this.index.size;
+  }
+
+  /**
+   * Range read (etcd's Range with its v3.4 server-side filtering, sorting and limit).
+   * revision 0: current; above current: ERR_FUTURE_REV; below the compacted: ERR_COMPACTED.
+   * Returned KeyValues are shared with the store: never mutate them.
+   */
+  range(opts: RangeOptions): RangeResult {
+    return this.rangeAtRevision(opts, this.currentRev);
+  }
+
+  /** One key's state at `revision` (0: current), or undefined. Same errors as range. */
+  get(key: Uint8Array, revision = 0): KeyValue | undefined {
+    const r = this.range({ key, revision });
+    return r.kvs.length > 0 ? r.kvs[0] : undefined;
+  }
+
+  /** @internal Range as seen at `curRev` (a write txn sees one revision ahead). */
+  rangeAtRevision(opts: RangeOptions, curRev: number): RangeResult {
+    const rev = this.readRevision(opts.revision ?? 0, curRev);
+    return rangeAt(this.index, opts, rev);
+  }
+
+  /**
+   * Starts the write transaction of the next revision. One at a time: end() it before the
+   * next write() or compact().
+   */
+  write(): WriteTxn {
+    assert(this.openTxn === undefined, 'one write txn at a time');
+    this.checkWritable();
+    const tw = new WriteTxn(this, this.currentRev);
+    this.openTxn = tw;
+    return tw;
+  }
+
+  /** A one-put write transaction. Returns the header revision and the key's previous state. */
+  put(key: Uint8Array, value: Uint8Array, lease = 0): { revision: number; prevKv: KeyValue | undefined } {
+    const tw = this.write();
+    const prevKv = tw.put(key, value, lease);
+    return { revision: tw.end(), prevKv };
+  }
+
+  /** A one-delete write transaction. Returns the header revision and the deleted keys' previous states. */
+  deleteRange(key: Uint8Array, rangeEnd?: Uint8Array): { revision: number; deleted: KeyValue[] } {
+    const tw = this.write();
+    const deleted = tw.deleteRange(key, rangeEnd);
+    return { revision: tw.end(), deleted };
+  }
+
+  /** @internal Called by WriteTxn.end(). */
+  endWrite(tw: WriteTxn, changes: RevEntry[]): void {
+    assert(this.openTxn === tw, 'the open write txn ends');
+    this.openTxn = undefined;
+    if (changes.length === 0) return;
+    const rev = this.currentRev + 1;
+    assert(changes[0].main === rev, 'a write txn writes the next revision');
+    this.currentRev = rev;
+    this.history.push(changes);
+    this.committed(changes);
+    if (this.listeners.length === 0) return;
+    const events: MvccEvent[] = new Array<MvccEvent>(changes.length);
+    for (let i = 0; i < changes.length; i++) events[i] = eventOf(changes[i]);
+    this.notify({ revision: rev, events });
+  }
+
+  /**
+   * Subscribes to every committed write transaction, called synchronously inside end() with
+   * its events (prevKv set when the key existed before the transaction). Event objects are
+   * shared between listeners: never mutate them.
+   */
+  onRevision(listener: RevisionListener): Disposable {
+    this.listeners = [...this.listeners, listener];
+    return {
+      dispose: () => {
+        this.listeners = this.listeners.filter((l) => l !== listener);
+      },
+    };
+  }
+
+  private notify(ev: RevisionEvents): void {
+    let failure: unknown;
+    for (const l of this.listeners) {
+      try {
+        l(ev);
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+    // Every listener got the event; a throwing one is a bug that must not go unnoticed.
+    if (failure !== undefined) throw failure;
+  }
+
+  /**
+   * etcd's Compact(rev): removes every revision <= rev that is superseded at rev, keeping
+   * each key's latest revision <= rev unless it is a deletion. rev <= the compacted
+   * revision: ERR_COMPACTED; above current: ERR_FUTURE_REV. Does not change the revision.
+   */
+  compact(rev: number): void {
+    assert(this.openTxn === undefined, 'no compaction inside a write txn');
+    this.checkWritable();
+    if (rev <= this.compactRev) throw new MvccError('ERR_COMPACTED');
+    if (rev > this.currentRev) throw new MvccError('ERR_FUTURE_REV');
+    const dropRevs = rev - this.historyFirstRev; // history records [historyFirstRev, rev) leave
+    // Entries compaction removed from the index earlier were kept only for these records.
+    for (let i = 0; i < dropRevs; i++) {
+      for (const en of this.history[i]) if (!en.inIndex) this.recordGone(en);
+    }
+    // Only keys written after the last compaction can have anything left to compact.
+    const touched = new Set<KeyIndex>();
+    for (let r = Math.max(this.compactRev + 1, this.historyFirstRev); r <= rev; r++) {
+      for (const en of this.history[r - this.historyFirstRev]) touched.add(en.ki);
+    }
+    const gone = (en: RevEntry): void => {
+      // Entries of revision `rev` itself stay in history, so their records stay too.
+      if (en.main < rev) this.recordGone(en);
+    };
+    for (const ki of touched) {
+      ki.compact(rev, gone);
+      if (ki.isEmpty() && this.index.get(ki.keyStr) === ki) this.index.delete(ki.keyStr);
+    }
+    this.history.splice(0, dropRevs);
+    this.historyFirstRev = rev;
+    this.compactRev = rev;
+    this.checkHistory();
+  }
+
+  /**
+   * Historical events of revisions in [fromRevision, toRevision], grouped by revision, for
+   * watchers catching up. fromRevision below the compacted revision: ERR_COMPACTED (etcd's
+   * watch rule); events of the compacted revision itself are all still there. prevKv is set
+   * when the key's previous state is still readable (not for events at the compacted revision).
+   */
+  eventsBetween(q: HistoryQuery): HistoryResult {
+    if (q.fromRevision < this.compactRev) throw new MvccError('ERR_COMPACTED');
+    const from = Math.max(q.fromRevision, this.historyFirstRev);
+    const to = q.toRevision === undefined || q.toRevision <= 0 ? this.currentRev : Math.min(q.toRevision, this.currentRev);
+    const span = q.key === undefined ? undefined : keySpan(q.key, q.rangeEnd);
+    const eventsMax = q.eventsMax ?? 0;
+    const revisions: RevisionEvents[] = [];
+    let n = 0;
+    for (let r = from; r <= to; r++) {
+      const record = this.history[r - this.historyFirstRev];
+      let events: MvccEvent[] | undefined;
+      for (const en of record) {
+        if (span !== undefined && !spanContains(span, en.ki.keyStr)) continue;
+        (events ??= []).push(eventOf(en));
+      }
+      if (events === undefined) continue;
+      revisions.push({ revision: r, events });
+      n += events.length;
+      if (eventsMax > 0 && n >= eventsMax) return { revisions, nextRevision: r + 1 };
+    }
+    return { revisions, nextRevision: Math.max(to + 1, from) };
+  }
+
+  /**
+   * A deterministic CRC-32 of the key index up to `revision` (0: current): every revision
+   * entry (key, revisions, version, lease, value, deletion) in key then revision order. Members
+   * with the same history (writes and compactions) agree. revision <= compacted:
+   * ERR_COMPACTED; above current: ERR_FUTURE_REV.
+   */
+  hashKV(revision = 0): HashKVResult {
+    if (revision > 0 && revision <= this.compactRev) throw new MvccError('ERR_COMPACTED');
+    if (revision > this.currentRev) throw new MvccError('ERR_FUTURE_REV');
+    const rev = revision > 0 ? revision : this.currentRev;
+    const scratch = Buffer.alloc(HASH_SCRATCH_BYTES);
+    let h = 0;
+    this.index.forEach((ki) => {
+      for (const en of ki.entries) {
+        if (en.main > rev) break;
+        const kv = en.kv;
+        writeUint53(scratch, 0, en.main);
+        scratch.writeUInt32BE(en.sub, 8);
+        writeUint53(scratch, 12, kv.createRevision);
+        writeUint53(scratch, 20, kv.version);
+        writeInt53(scratch, 28, kv.lease);
+        scratch[36] = en.tombstone ? 1 : 0;
+        scratch.writeUInt32BE(kv.key.length, 37);
+        scratch.writeUInt32BE(kv.value.length, 41);
+        h = crc32(scratch, h);
+        h = crc32(kv.key, h);
+        h = crc32(kv.value, h);
+      }
+    });
+    return { hash: h, hashRevision: rev, compactRevision: this.compactRev, revision: this.currentRev };
+  }
+
+  /** Hook: a write transaction committed these changes (MvccStore queues them to disk). */
+  protected committed(_changes: RevEntry[]): void {}
+
+  /** Hook: an entry left both the index and the history (MvccStore deletes its record). */
+  protected recordGone(_en: RevEntry): void {}
+
+  /** Hook: refuse writes (MvccStore, once closed or failed). */
+  protected checkWritable(): void {}
+
+  /** The revision a read at `rev` (0: current) sees, as etcd's rangeKeys checks it. */
+  private readRevision(rev: number, curRev: number): number {
+    if (rev > curRev) throw new MvccError('ERR_FUTURE_REV');
+    if (rev <= 0) return curRev;
+    if (rev < this.compactRev) throw new MvccError('ERR_COMPACTED');
+    return rev;
+  }
+
+  protected checkHistory(): void {
+    assert(this.historyFirstRev === Math.max(this.compactRev, 1), 'history starts at the compacted revision');
+    assert(this.historyFirstRev + this.history.length === this.currentRev + 1, 'history ends at the current revision');
+  }
+}
+
+/** The event of one change; prevKv is the key's state just before the change's revision. */
+function eventOf(en: RevEntry): MvccEvent {
+  return { type: en.tombstone ? 'DELETE' : 'PUT', kv: en.kv, prevKv: en.ki.at(en.main - 1) };
+}
+
+const HASH_SCRATCH_BYTES = 45;
+
+function writeUint53(b: Buffer, off: number, n: number): void {
+  b.writeUInt32BE(Math.floor(n / 0x1_0000_0000) >>> 0, off);
+  b.writeUInt32BE(n >>> 0, off + 4);
+}
+
+function writeInt53(b: Buffer, off: number, n: number): void {
+  // Two's complement over 64 bits, for negative lease ids.
+  const hi = Math.floor(n / 0x1_0000_0000);
+  b.writeInt32BE(hi | 0, off);
+  b.writeUInt32BE((n - hi * 0x1_0000_0000) >>> 0, off + 4);
+}

@@ -1,0 +1,115 @@
+// The per-key index of revisions, etcd's keyIndex flattened: one array of the key's revisions
+// in order, where a tombstone ends a generation. Reading at a revision is a binary search;
+// compaction drops a prefix. The same semantics as etcd's generations:
+//
+//   put(2) put(3) del(5) put(7)      entries: 2 3 5(t) 7      generations: {2,3,5t} {7}
+//   at(4) = rev 3, at(5) = at(6) = absent, at(8) = rev 7
+//   compact(4): drops 2 (keeps 3, the latest <= 4)            entries: 3 5(t) 7
+//   compact(6): the latest <= 6 is the tombstone 5: drops it  entries: 7
+//                and everything before it
+
+import { assert } from './errors';
+import { KeyValue } from './types';
+
+/** One revision of one key: a put (kv is the key's state) or a tombstone (a delete). */
+export class RevEntry {
+  /** False once compaction removed the entry from its key's index (history may still hold it). */
+  inIndex = true;
+  constructor(
+    readonly ki: KeyIndex,
+    /** The revision's main part: the write transaction's revision. */
+    readonly main: number,
+    /** Position of this change inside its write transaction. */
+    readonly sub: number,
+    readonly tombstone: boolean,
+    /**
+     * Put: the key's state. Tombstone: the DELETE event's kv (key and modRevision set, the
+     * rest zero), as etcd records it.
+     */
+    readonly kv: KeyValue,
+  ) {}
+}
+
+export class KeyIndex {
+  /**
+   * invariant: ordered by (main, sub), strictly increasing.
+   * invariant: a tombstone follows a put (never first, never after a tombstone).
+   */
+  entries: RevEntry[] = [];
+
+  constructor(
+    /** The index key: latin1 string of `key`. */
+    readonly keyStr: string,
+    /** The key's bytes, shared by every KeyValue of this key. */
+    readonly key: Uint8Array,
+  ) {}
+
+  /** Index of the last entry with main <= rev, or -1. */
+  lastAtOrBefore(rev: number): number {
+    const e = this.entries;
+    let hi = e.length - 1;
+    if (hi < 0 || e[hi].main <= rev) return hi; // the common case: reading the latest
+    let lo = 0;
+    if (e[0].main > rev) return -1;
+    // invariant: e[lo].main <= rev < e[hi].main
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >>> 1;
+      if (e[mid].main <= rev) lo = mid;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The key's state at revision `rev`, or undefined if it did not exist then. */
+  at(rev: number): KeyValue | undefined {
+    const i = this.lastAtOrBefore(rev);
+    if (i < 0) return undefined;
+    const en = this.entries[i];
+    return en.tombstone ? undefined : en.kv;
+  }
+
+  /** The key's latest state (including changes of a write txn in progress). */
+  latest(): KeyValue | undefined {
+    const e = this.entries;
+    if (e.length === 0) return undefined;
+    const last = e[e.length - 1];
+    return last.tombstone ? undefined : last.kv;
+  }
+
+  /**
+   * Appends a new revision. `replaying`: rebuilding from disk, where the first entry may be a
+   * tombstone at the compacted revision that compaction will drop again (kept for history).
+   */
+  append(en: RevEntry, replaying = false): void {
+    const e = this.entries;
+    if (e.length > 0) {
+      const last = e[e.length - 1];
+      assert(en.main > last.main || (en.main === last.main && en.sub > last.sub), 'revisions of a key increase');
+      assert(!(en.tombstone && last.tombstone), 'a tombstone follows a put');
+    } else {
+      assert(replaying || !en.tombstone, 'a tombstone follows a put');
+    }
+    e.push(en);
+  }
+
+  /**
+   * etcd's keyIndex.compact(rev): removes the revisions <= rev except the latest one, and that
+   * one too if it is a tombstone. Calls `dropped` for each removed entry, in order.
+   */
+  compact(rev: number, dropped: (en: RevEntry) => void): void {
+    const i = this.lastAtOrBefore(rev);
+    if (i < 0) return;
+    const n = this.entries[i].tombstone ? i + 1 : i;
+    if (n === 0) return;
+    for (let j = 0; j < n; j++) {
+      const en = this.entries[j];
+      en.inIndex = false;
+      dropped(en);
+    }
+    this.entries = this.entries.slice(n);
+  }
+
+  isEmpty(): boolean {
+    return this.entries.length === 0;
+  }
+}

@@ -1,0 +1,21 @@
+// Every bound of the MVCC store, named and kept together (STYLE #4). Request-level limits
+// (request bytes, txn ops, quota) are the server's, not the store's.
+
+import { assert } from './errors';
+
+/** Largest chunk writeSnapshot yields (etcd streams its snapshot in 32 KiB..1 MiB pieces). */
+export const snapshotChunkBytesMax = 1024 * 1024;
+
+/** restoreSnapshot writes the db in batches of about this many bytes. */
+export const restoreBatchBytesMax = 4 * 1024 * 1024;
+
+/** open() and writeSnapshot() read the db this many records at a time. */
+export const readBatchRecordsMax = 1024;
+
+/** A single snapshot frame (one db record) may not exceed this: a corrupt length fails fast. */
+export const snapshotFrameBytesMax = 64 * 1024 * 1024;
+
+assert(snapshotChunkBytesMax >= 64 * 1024, 'snapshot chunks are large enough to be efficient');
+assert(restoreBatchBytesMax >= snapshotChunkBytesMax, 'a restore batch holds at least one chunk');
+assert(snapshotFrameBytesMax > snapshotChunkBytesMax, 'a frame may span several chunks');
+assert(readBatchRecordsMax >= 1, 'reads make progress');
