@@ -27,4 +27,9 @@ export function crc32Portable(data: Uint8Array, value = 0): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-export const crc32: Crc32 = native ?? crc32Portable;
+/**
+ * Native zlib.crc32 returns 0 for an empty array whose memory pointer is null (zlib's
+ * crc32(crc, Z_NULL, 0) answers the initial value), so empty input never reaches it.
+ */
+export const crc32: Crc32 =
+  native === undefined ? crc32Portable : (data, value = 0) => (data.length === 0 ? value >>> 0 : native(data, value));
