@@ -3,7 +3,7 @@
 
 import * as fc from 'fast-check';
 import { MvccCore, MvccStore, RangeOptions, SortOrder, SortTarget, isMvccError } from '../../../src/kv/mvcc';
-import { b, ev, kvs, rmDir, s, tmpDir } from './helpers';
+import { b, ev, kvs, rmDir, tmpDir } from './helpers';
 
 interface MKv {
   key: string;
@@ -138,7 +138,6 @@ function errCode(f: () => unknown): unknown {
 
 /** Applies one op to the model and the store(s), checking every answer. */
 function step(m: Model, stores: MvccCore[], o: Op): void {
-  const st = stores[0];
   switch (o.op) {
     case 'txn': {
       const rev = m.rev + 1;
@@ -341,5 +340,3 @@ describe('model-based', () => {
   });
 });
 
-// keep `s` referenced for readers extending the model with raw bytes
-void s;
