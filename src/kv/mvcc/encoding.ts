@@ -46,10 +46,7 @@ export function decodeMeta<M>(bytes: Uint8Array): MetaRecord<M> {
 
 export function revKey(main: number, sub: number): Buffer {
   const b = Buffer.allocUnsafe(REV_KEY_BYTES);
-  b[0] = REV_PREFIX;
-  b.writeUInt32BE(Math.floor(main / 0x1_0000_0000), 1);
-  b.writeUInt32BE(main >>> 0, 5);
-  b.writeUInt32BE(sub, 9);
+  writeRevKey(b, 0, main, sub);
   return b;
 }
 
@@ -68,12 +65,82 @@ export interface StoredRevision {
   version: number;
 }
 
-export function encodePut(key: Uint8Array, value: Uint8Array, lease: number, createRevision: number, version: number): Buffer {
-  return packr.pack([key, value, lease, createRevision, version]);
+// Revision records are written by hand (plain msgpack, read back by msgpackr): flush writes
+// every record of a batch into one buffer, with no per-record allocation.
+
+/** Upper bound of the bytes of a revision key plus its record. */
+export function revisionRecordBytesMax(key: Uint8Array, value: Uint8Array | undefined): number {
+  return REV_KEY_BYTES + 1 + 5 + key.length + (value === undefined ? 0 : 5 + value.length + 3 * 9);
 }
 
+/** Writes the revision key at `off`; returns the offset after it. */
+export function writeRevKey(buf: Buffer, off: number, main: number, sub: number): number {
+  buf[off] = REV_PREFIX;
+  buf.writeUInt32BE(Math.floor(main / 0x1_0000_0000), off + 1);
+  buf.writeUInt32BE(main >>> 0, off + 5);
+  buf.writeUInt32BE(sub, off + 9);
+  return off + REV_KEY_BYTES;
+}
+
+/** Writes a put's record ([key, value, lease, createRevision, version]) at `off`. */
+export function writePut(buf: Buffer, off: number, key: Uint8Array, value: Uint8Array, lease: number, createRevision: number, version: number): number {
+  buf[off++] = 0x95; // fixarray of 5
+  off = writeBin(buf, off, key);
+  off = writeBin(buf, off, value);
+  off = writeInt(buf, off, lease);
+  off = writeInt(buf, off, createRevision);
+  return writeInt(buf, off, version);
+}
+
+/** Writes a tombstone's record ([key]) at `off`. */
+export function writeTombstone(buf: Buffer, off: number, key: Uint8Array): number {
+  buf[off++] = 0x91; // fixarray of 1
+  return writeBin(buf, off, key);
+}
+
+function writeBin(buf: Buffer, off: number, bytes: Uint8Array): number {
+  const n = bytes.length;
+  if (n < 0x100) {
+    buf[off++] = 0xc4;
+    buf[off++] = n;
+  } else if (n < 0x10000) {
+    buf[off++] = 0xc5;
+    buf.writeUInt16BE(n, off);
+    off += 2;
+  } else {
+    buf[off++] = 0xc6;
+    buf.writeUInt32BE(n, off);
+    off += 4;
+  }
+  buf.set(bytes, off);
+  return off + n;
+}
+
+function writeInt(buf: Buffer, off: number, n: number): number {
+  if (n >= 0 && n < 0x80) {
+    buf[off] = n; // positive fixint
+    return off + 1;
+  }
+  if (n >= 0 && n < 0x1_0000_0000) {
+    buf[off] = 0xce; // uint32
+    buf.writeUInt32BE(n, off + 1);
+    return off + 5;
+  }
+  buf[off] = 0xcb; // float64: exact for every safe integer, as msgpackr writes them
+  buf.writeDoubleBE(n, off + 1);
+  return off + 9;
+}
+
+/** A put's record as a standalone buffer (tests, tools). */
+export function encodePut(key: Uint8Array, value: Uint8Array, lease: number, createRevision: number, version: number): Buffer {
+  const buf = Buffer.allocUnsafe(revisionRecordBytesMax(key, value));
+  return buf.subarray(0, writePut(buf, 0, key, value, lease, createRevision, version));
+}
+
+/** A tombstone's record as a standalone buffer (tests, tools). */
 export function encodeTombstone(key: Uint8Array): Buffer {
-  return packr.pack([key]);
+  const buf = Buffer.allocUnsafe(revisionRecordBytesMax(key, undefined));
+  return buf.subarray(0, writeTombstone(buf, 0, key));
 }
 
 export function decodeRevision(bytes: Uint8Array): StoredRevision {

@@ -17,23 +17,25 @@ import {
   REV_RANGE_GTE,
   REV_RANGE_LT,
   decodeMeta,
+  REV_KEY_BYTES,
   decodeRevision,
   encodeMeta,
-  encodePut,
-  encodeTombstone,
   parseRevKey,
-  revKey,
+  revisionRecordBytesMax,
+  writePut,
+  writeRevKey,
+  writeTombstone,
 } from './encoding';
 import { MvccError, assert, isMvccError } from './errors';
 import { KeyIndex, RevEntry } from './key-index';
 import { EMPTY_BYTES, keyString, ownedBytes } from './keys';
-import { readBatchRecordsMax, restoreBatchBytesMax } from './limits';
+import { dbWriteBufferBytes, readBatchRecordsMax, restoreBatchBytesMax } from './limits';
 import { DbRecord, decodeSnapshot, encodeSnapshot } from './snapshot-format';
 import { KeyValue } from './types';
 
 type Db = ClassicLevel<Buffer, Buffer>;
 
-const DB_OPTIONS = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
+const DB_OPTIONS = { keyEncoding: 'buffer', valueEncoding: 'buffer', writeBufferSize: dbWriteBufferBytes } as const;
 
 export class MvccStore<M = unknown> extends MvccCore {
   private pendingChanges: RevEntry[][] = [];
@@ -173,16 +175,29 @@ export class MvccStore<M = unknown> extends MvccCore {
     this.pendingChanges = [];
     this.pendingGone = [];
     const batch = this.db.batch();
+    // Every key and record of the batch goes into one buffer (the batch copies them).
+    let bytes = gone.length * REV_KEY_BYTES;
+    for (const record of changes) {
+      for (const en of record) bytes += revisionRecordBytesMax(en.kv.key, en.tombstone ? undefined : en.kv.value);
+    }
+    const buf = Buffer.allocUnsafe(bytes);
+    let off = 0;
     for (const record of changes) {
       for (const en of record) {
         const kv = en.kv;
-        batch.put(
-          revKey(en.main, en.sub),
-          en.tombstone ? encodeTombstone(kv.key) : encodePut(kv.key, kv.value, kv.lease, kv.createRevision, kv.version),
-        );
+        const k = off;
+        off = writeRevKey(buf, off, en.main, en.sub);
+        const v = off;
+        off = en.tombstone ? writeTombstone(buf, off, kv.key) : writePut(buf, off, kv.key, kv.value, kv.lease, kv.createRevision, kv.version);
+        batch.put(buf.subarray(k, v), buf.subarray(v, off));
       }
     }
-    for (const en of gone) batch.del(revKey(en.main, en.sub));
+    for (const en of gone) {
+      const k = off;
+      off = writeRevKey(buf, off, en.main, en.sub);
+      batch.del(buf.subarray(k, off));
+    }
+    assert(off <= bytes, 'flush buffer holds the batch');
     const metaRecord = encodeMeta<M>({
       format: FORMAT_VERSION,
       compactRevision: this.compactRev,
