@@ -1,8 +1,8 @@
 // The simulated network between cores: every message gets a delay in steps (so messages
 // reorder), may be lost or duplicated, and is dropped when a partition separates its ends.
 // A partition is a list of groups; two nodes can talk iff some group holds both (a node in
-// two groups is a bridge). Messages are checked against the partition when sent: those
-// already in flight when it starts still arrive.
+// two groups is a bridge). Messages are checked against the partition when sent and again
+// when they arrive: a partition also cuts what was in flight.
 
 import { Message, MessageType, NodeId } from '../types';
 import { SimRandom } from './sim-random';
@@ -100,6 +100,12 @@ export class Network {
     if (this.host.isDown(m.to)) {
       // The transport notices a connection that broke with the message on it.
       this.host.undeliverable(m, 'down');
+      return;
+    }
+    if (!this.canReach(m.from, m.to)) {
+      // A partition that started while the message was on its way: lost with the connection.
+      this.trace.event(this.host.now(), 'drop', traceNums(m), () => `${describeMessage(m)} (partition, in flight)`);
+      this.host.undeliverable(m, 'partition');
       return;
     }
     this.deliveredCount++;

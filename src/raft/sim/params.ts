@@ -31,10 +31,12 @@ export interface SimParams {
   readonly crashBeforeVotePersistRate: number;
   readonly restartDelayTicksMax: number;
   /**
-   * Chance that a newly elected leader is cut off (isolated or crashed) within its first two
+   * Chance that a newly elected leader is cut off (isolated or crashed) within its first three
    * ticks: leaders dying in the middle of catching followers up is where Figure 8 lives.
    */
   readonly newLeaderFaultRate: number;
+  /** Chance that a leader is isolated right as it commits (its news of the commit is lost). */
+  readonly leaderCommitFaultRate: number;
   // partitions
   readonly partitionRatePerTick: number;
   readonly partitionTicksMax: number;
@@ -61,7 +63,7 @@ export interface SimParams {
 
 export function drawParams(rng: SimRandom, nodes: 3 | 5): SimParams {
   const electionTimeoutTicks = 10;
-  const messageBytesMax = rng.pick([1, 1, 64, 1024, 1 << 20]);
+  const messageBytesMax = rng.pick([1, 1, 1, 64, 1 << 20]);
   return {
     nodes,
     stepsPerTick: 10,
@@ -69,7 +71,7 @@ export function drawParams(rng: SimRandom, nodes: 3 | 5): SimParams {
     heartbeatIntervalTicks: 1,
     faultPhaseTicks: rng.range(200, 400),
     livenessLeaderTicksMax: 10 * electionTimeoutTicks,
-    livenessAppliedTicksMax: 20 * electionTimeoutTicks,
+    livenessAppliedTicksMax: 40 * electionTimeoutTicks,
     lossRate: rng.pick([0, 0.01, 0.05, 0.1, 0.2]),
     duplicateRate: rng.pick([0, 0.01, 0.05, 0.1]),
     delayStepsMax: rng.pick([1, 3, 8, 15]),
@@ -81,7 +83,8 @@ export function drawParams(rng: SimRandom, nodes: 3 | 5): SimParams {
     crashBeforeVotePersistRate: rng.pick([0, 0.1, 0.3]),
     restartDelayTicksMax: rng.pick([1, 5, 30]),
     partitionRatePerTick: rng.pick([0, 0.01, 0.03, 0.06]),
-    newLeaderFaultRate: rng.pick([0, 0.15, 0.4]),
+    newLeaderFaultRate: rng.pick([0.2, 0.5, 0.9]),
+    leaderCommitFaultRate: rng.pick([0.01, 0.03, 0.08]),
     partitionTicksMax: rng.pick([15, 40, 80]),
     proposeRatePerTick: rng.pick([0.2, 0.5, 1, 2]),
     readRatePerTick: rng.pick([0.1, 0.3, 1]),
@@ -92,10 +95,10 @@ export function drawParams(rng: SimRandom, nodes: 3 | 5): SimParams {
     compactKeepEntries: rng.pick([0, 2, 10]),
     nodeIdsMax: nodes + 4,
     messageBytesMax,
-    inflightMessagesMax: rng.pick([1, 4, 256]),
+    inflightMessagesMax: rng.pick([1, 1, 4, 256]),
     inflightBytesMax: rng.pick([64, 1 << 20]),
     committedBytesPerReadyMax: rng.pick([16, 256, 1 << 20]),
-    uncommittedBytesMax: rng.pick([64, 1024, 1 << 30]),
+    uncommittedBytesMax: rng.pick([32, 64, 256]),
     checkQuorum: rng.chance(0.85),
     preVote: rng.chance(0.85),
   };

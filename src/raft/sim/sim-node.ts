@@ -9,7 +9,8 @@
 // A crash drops the core, the Ready in flight, everything not yet persisted and the state
 // machine; a restart rebuilds them from the storage alone.
 
-import { decodeConfChange, RawNode } from '../index';
+import { decodeConfChange } from '../confchange';
+import { RawNode } from '../rawnode';
 import { isRaftError } from '../errors';
 import { MemoryStorage, cloneConfState } from '../storage';
 import { ConfChangeV2, ConfState, Entry, EntryType, Message, NodeId, Ready, Snapshot, StateType, isEmptySnapshot } from '../types';
@@ -28,6 +29,8 @@ export interface NodeHost {
   /** Whether to crash this node right before the persist of `rd` completes. */
   crashBeforePersist(node: SimNode, rd: Ready): boolean;
   newRawNode(id: NodeId, storage: MemoryStorage, applied: number): RawNode;
+  /** The leader of `term` advanced its commit index (its Ready is about to go out). */
+  leaderCommitted(node: SimNode, term: number): void;
   /** The node just became leader of `term` (first sighting). */
   leaderElected(node: SimNode, term: number): void;
   /** The node applied a configuration change; `cs` is its configuration now. */
@@ -242,6 +245,7 @@ export class SimNode {
       const view = this.logView(rd);
       if (this.host.checker.leaderLogCheckPending(this.id, term)) this.host.checker.checkLeaderLog(this.id, term, view);
       this.host.checker.observeLeaderEntries(this.id, term, rd.entries, view, st.hardState.commit);
+      if (rd.hardState !== undefined && rd.hardState.commit > this.storage.hardStateNow().commit) this.host.leaderCommitted(this, term);
     }
     for (const m of rd.messages) this.host.send(this, m);
     const incarnation = this.incarnation;

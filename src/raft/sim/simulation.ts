@@ -2,9 +2,9 @@
 // changes (the fault phase), then a healed, quiet cluster that must elect a leader and apply
 // new proposals on every member within bounds (the liveness phase). Every event goes through
 // one event queue ordered by step, and every random choice through one SimRandom, so a seed
-// replays exactly.
+// replays exactly. It imports the pure core modules directly, never the node runtime (I/O).
 
-import { RawNode } from '../index';
+import { RawNode } from '../rawnode';
 import { MemoryStorage } from '../storage';
 import { ConfChangeV2, ConfState, Message, NodeId, Ready, StateType, emptyConfState } from '../types';
 import { seededRandom } from '../util';
@@ -69,6 +69,9 @@ export class Simulation implements NodeHost, NetworkHost, CheckerClock {
   private readonly tickPhase = new Map<NodeId, number>();
   private readonly everMember = new Set<NodeId>();
   private latestConfIndex = 0;
+  private latestConfMembers: NodeId[] = [];
+  /** Nodes removed by a committed change, waiting to be shut down. */
+  private removals: { id: NodeId; index: number }[] = [];
   private stepNow = 0;
   private phase: Phase = 'faults';
   private nodeIdNext: NodeId;
@@ -149,6 +152,7 @@ export class Simulation implements NodeHost, NetworkHost, CheckerClock {
       if ((this.stepNow + this.tickPhase.get(node.id)!) % p.stepsPerTick === 0) node.tick();
       if (!this.checker.ok) return;
     }
+    if (this.stepNow % p.stepsPerTick === 0) this.decommissionRemoved();
     if (this.phase === 'faults') {
       this.injectFaults();
       this.runWorkload();
@@ -272,32 +276,63 @@ export class Simulation implements NodeHost, NetworkHost, CheckerClock {
     this.latestConfIndex = index;
     const members = confStateMembers(cs);
     for (const id of members) this.everMember.add(id);
+    this.latestConfMembers = members;
     // A member removed by a committed change is shut down for good (ids are never reused),
-    // once the node applying the change is done with its Ready.
+    // once every member of the configuration has applied the change (before that, a member
+    // still in the old configuration may need its vote).
     for (const other of this.nodes.values()) {
       if (other.decommissioned || !this.everMember.has(other.id) || members.includes(other.id)) continue;
-      other.decommissioned = true;
-      this.schedule(1, () => other.crash('removed from the cluster'));
+      if (!this.removals.some((r) => r.id === other.id)) this.removals.push({ id: other.id, index });
     }
+  }
+
+  /** Shuts down removed nodes whose removal every member has applied. */
+  private decommissionRemoved(): void {
+    if (this.removals.length === 0) return;
+    const appliedMin = Math.min(...this.latestConfMembers.map((id) => this.nodes.get(id)?.appliedIndex ?? -1));
+    for (const r of this.removals.filter((r) => r.index <= appliedMin)) {
+      const node = this.nodes.get(r.id)!;
+      node.decommissioned = true;
+      node.crash('removed from the cluster');
+    }
+    this.removals = this.removals.filter((r) => r.index > appliedMin);
   }
 
   leaderElected(node: SimNode, term: number): void {
     const p = this.params;
     if (this.phase !== 'faults' || !this.rng.chance(p.newLeaderFaultRate)) return;
-    const isolate = this.rng.chance(0.6);
+    // Half the time at once (its first appends, still in flight, are lost with the link),
+    // otherwise within three ticks (in the middle of catching followers up); mostly isolated,
+    // sometimes crashed.
+    const mode = this.rng.pick(['isolate-now', 'isolate-now', 'isolate-now', 'isolate-later', 'isolate-later', 'crash-later'] as const);
+    const delay = mode === 'isolate-now' ? 0 : this.rng.range(1, 3 * p.stepsPerTick);
     const incarnation = node.incarnation;
-    this.schedule(this.rng.range(0, 2 * p.stepsPerTick), () => {
+    this.schedule(delay, () => {
       const role = node.role();
       if (this.phase !== 'faults' || node.incarnation !== incarnation || role === undefined || role.term !== term) return;
-      if (!isolate) {
+      if (mode === 'crash-later') {
         this.crash(node, 'new leader');
         return;
       }
-      const others = [...this.nodes.values()].filter((n) => !n.decommissioned && n.id !== node.id).map((n) => n.id);
-      this.counters.partitions++;
-      this.network.partition([[node.id], others]);
-      this.partitionHealAt = this.stepNow + this.rng.range(2, p.partitionTicksMax) * p.stepsPerTick;
+      this.isolate(node);
     });
+  }
+
+  leaderCommitted(node: SimNode, term: number): void {
+    if (this.phase !== 'faults' || !this.rng.chance(this.params.leaderCommitFaultRate)) return;
+    // Before the Ready's messages (which carry the new commit index) arrive anywhere.
+    this.schedule(0, () => {
+      if (this.phase !== 'faults' || node.role()?.term !== term) return;
+      this.isolate(node);
+    });
+  }
+
+  private isolate(node: SimNode): void {
+    const p = this.params;
+    const others = [...this.nodes.values()].filter((n) => !n.decommissioned && n.id !== node.id).map((n) => n.id);
+    this.counters.partitions++;
+    this.network.partition([[node.id], others]);
+    this.partitionHealAt = this.stepNow + this.rng.range(2, p.partitionTicksMax) * p.stepsPerTick;
   }
 
   private crash(node: SimNode, reason: string): void {
@@ -394,7 +429,9 @@ export class Simulation implements NodeHost, NetworkHost, CheckerClock {
   private proposeAtRandomNode(): void {
     const alive = this.aliveNodes();
     if (alive.length === 0) return;
-    const node = this.rng.pick(alive);
+    // Half the clients go to a node that believes it leads (maybe a stale leader in a minority).
+    const leaders = alive.filter((n) => n.isLeader());
+    const node = leaders.length > 0 && this.rng.chance(0.5) ? this.rng.pick(leaders) : this.rng.pick(alive);
     const data = `p${this.counters.proposals++}`;
     const ok = node.propose(latin1ToBytes(data));
     this.trace.event(this.stepNow, 'propose', [node.id, ok ? 1 : 0], () => `${data} at node ${node.id}${ok ? '' : ' (dropped)'}`);
