@@ -55,6 +55,9 @@ JSON
       elif [ "$mode" = any ]; then
         printf '%-36s %-5s %-5s %-6s %-22s %s\n' "$name" "$nodes" no - - "no failure in $seeds_max seeds"
         missed=$((missed + 1))
+        break
+      else
+        printf '%-36s %-5s %-5s %-6s %-22s %s\n' "$name" "$nodes" no - - "no safety invariant failed in $seeds_max seeds"
       fi
       # A checker invariant found first: no second search needed.
       case "$fail" in *invariant=core-exception*|*invariant=liveness*) ;; *) break ;; esac

@@ -27,6 +27,7 @@ describe('seeded simulation', () => {
     expect(sum((r) => r.crashes)).toBeGreaterThan(seedsPerSize);
     expect(sum((r) => r.partitions)).toBeGreaterThan(seedsPerSize);
     expect(sum((r) => r.confChangesApplied)).toBeGreaterThan(seedsPerSize);
+    expect(sum((r) => r.confChangesBackToBack)).toBeGreaterThan(seedsPerSize / 10);
     expect(sum((r) => r.reads)).toBeGreaterThan(seedsPerSize * 10);
     expect(sum((r) => r.historyLength)).toBeGreaterThan(seedsPerSize * 50);
   });

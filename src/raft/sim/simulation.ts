@@ -50,6 +50,8 @@ export interface SimResult {
   proposals: number;
   reads: number;
   confChangesProposed: number;
+  /** Second conf changes proposed right behind a first (the core must refuse them). */
+  confChangesBackToBack: number;
   confChangesApplied: number;
   params: SimParams;
   trace?: string[];
@@ -75,7 +77,7 @@ export class Simulation implements NodeHost, NetworkHost, CheckerClock {
   private stepNow = 0;
   private phase: Phase = 'faults';
   private nodeIdNext: NodeId;
-  private readonly counters = { crashes: 0, partitions: 0, proposals: 0, reads: 0, confChangesProposed: 0, confChangesApplied: 0 };
+  private readonly counters = { crashes: 0, partitions: 0, proposals: 0, reads: 0, confChangesProposed: 0, confChangesBackToBack: 0, confChangesApplied: 0 };
   private partitionHealAt = -1;
   // liveness phase
   private healedAtStep = -1;
@@ -181,6 +183,7 @@ export class Simulation implements NodeHost, NetworkHost, CheckerClock {
       proposals: this.counters.proposals,
       reads: this.counters.reads,
       confChangesProposed: this.counters.confChangesProposed,
+      confChangesBackToBack: this.counters.confChangesBackToBack,
       confChangesApplied: this.counters.confChangesApplied,
       params: this.params,
       trace: this.opts.verbose ? this.trace.lines : undefined,
@@ -478,7 +481,10 @@ export class Simulation implements NodeHost, NetworkHost, CheckerClock {
     if (cc !== leaveJoint && this.rng.chance(this.params.confChangeDoubleRate)) {
       // Back to back: the leader must refuse the second while the first is pending.
       const second = planSecondConfChange(this.rng, cs, cc, this.membershipBounds());
-      if (second !== undefined) this.proposeConfChange(leader, second);
+      if (second !== undefined) {
+        this.counters.confChangesBackToBack++;
+        this.proposeConfChange(leader, second);
+      }
     }
   }
 
