@@ -9,8 +9,9 @@ import type { CommandModule } from 'yargs';
 
 import { demoCommand } from './commands/demo';
 import { simCommand } from './commands/sim';
+import { normalizeGoFlags, storeCommand } from './commands/store';
 
-const commands: ReadonlyArray<CommandModule<any, any>> = [demoCommand, simCommand];
+const commands: ReadonlyArray<CommandModule<any, any>> = [demoCommand, simCommand, storeCommand];
 
 /**
  * The version in the project's package.json. Found by walking up from this file, because
@@ -32,6 +33,8 @@ function packageVersion(): string {
 
 /** Runs the CLI on `argv` (the arguments after `node script`). Sets process.exitCode. */
 export async function main(argv: string[]): Promise<void> {
+  // `skiff store` takes etcd's flags, which Go also accepts with a single dash.
+  if (argv[0] === 'store') argv = [argv[0], ...normalizeGoFlags(argv.slice(1))];
   let cli = yargs(argv)
     .scriptName('skiff')
     .usage('$0 <command> [options]')

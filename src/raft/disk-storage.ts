@@ -7,7 +7,7 @@
 import { ClassicLevel } from 'classic-level';
 import { Packr } from 'msgpackr';
 import { assert, RaftError } from './errors';
-import { InitialState, Storage } from './storage';
+import { InitialState, MemoryStorage, Storage } from './storage';
 import { ConfState, emptyConfState, emptyHardState, Entry, HardState, Snapshot, SnapshotMetadata } from './types';
 import { entriesLimitedBySize } from './util';
 
@@ -68,6 +68,17 @@ export class DiskStorage implements Storage {
     // The commit index can never be past what is stored (it is persisted with or after the entries).
     if (s.hardState.commit > s.lastIndex()) s.hardState = { ...s.hardState, commit: s.lastIndex() };
     return s;
+  }
+
+  /**
+   * Writes the initial configuration of a new cluster (the same entries on every founding
+   * member, as MemoryStorage.bootstrap makes them). Only on an empty storage.
+   */
+  async bootstrap(confState: ConfState): Promise<void> {
+    assert(this.isEmpty(), 'bootstrap of a storage that is not empty');
+    const boot = MemoryStorage.bootstrap(confState);
+    const last = boot.lastIndex();
+    await this.save({ entries: last > 0 ? boot.entries(1, last + 1, Infinity) : [], hardState: boot.hardStateNow(), sync: true });
   }
 
   /** Whether anything was ever stored (a member restarting rather than starting). */

@@ -10,3 +10,13 @@ export type { RaftConfig, MessageClass } from './raft';
 export { encodeConfChange, decodeConfChange, isLeaveJoint } from './confchange';
 export { seededRandom, entrySizeBytes } from './util';
 export type { Random } from './util';
+
+// The node runtime (does I/O; the core above does not depend on it).
+export { RaftNode, silentLogger } from './raft-node';
+export type { RaftNodeOptions, StateMachine, Applied, Logger, LeaderChange } from './raft-node';
+export { DiskStorage } from './disk-storage';
+export { GrpcTransport, transportLimits } from './grpc-transport';
+export { LocalHub } from './transport';
+export type { Transport, TransportHandler, SnapshotSource } from './transport';
+export { Emitter } from './event';
+export type { Disposable } from './event';

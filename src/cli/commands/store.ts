@@ -1,0 +1,133 @@
+// `skiff store`: one member of the etcd-compatible store, started with etcd's own flags
+// (also read from ETCD_* environment variables, as etcd does).
+
+import * as path from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+
+import { ConfigError, createLogger, EtcdServer, parseInitialCluster, parseUrls, serverDefaults, ServerConfig, validateConfig } from '../../kv';
+
+interface StoreArgs {
+  name: string;
+  'data-dir'?: string;
+  'listen-client-urls': string;
+  'advertise-client-urls'?: string;
+  'listen-peer-urls': string;
+  'initial-advertise-peer-urls'?: string;
+  'initial-cluster'?: string;
+  'initial-cluster-state': string;
+  'initial-cluster-token': string;
+  'heartbeat-interval': number;
+  'election-timeout': number;
+  'snapshot-count': number;
+  'quota-backend-bytes': number;
+  'auto-compaction-retention': string;
+  'auto-compaction-mode': string;
+  'max-request-bytes': number;
+  'max-txn-ops': number;
+  'listen-metrics-urls'?: string;
+  'log-level': string;
+}
+
+/** Builds the server configuration from the flags, with etcd's defaults and derivations. */
+export function storeConfig(a: StoreArgs): ServerConfig {
+  const listenPeerUrls = parseUrls('listen-peer-urls', a['listen-peer-urls']);
+  const initialAdvertisePeerUrls = parseUrls('initial-advertise-peer-urls', a['initial-advertise-peer-urls'] ?? serverDefaults.listenPeerUrl);
+  const listenClientUrls = parseUrls('listen-client-urls', a['listen-client-urls']);
+  const advertiseClientUrls = parseUrls('advertise-client-urls', a['advertise-client-urls'] ?? serverDefaults.listenClientUrl);
+  const state = a['initial-cluster-state'];
+  if (state !== 'new' && state !== 'existing') throw new ConfigError(`invalid value "${state}" for flag -initial-cluster-state: valid values are "new" or "existing"`);
+  const mode = a['auto-compaction-mode'];
+  if (mode !== 'periodic' && mode !== 'revision') throw new ConfigError(`unknown auto-compaction-mode "${mode}"`);
+  const level = a['log-level'];
+  if (level !== 'debug' && level !== 'info' && level !== 'warn' && level !== 'error') throw new ConfigError(`unknown log level "${level}"`);
+  const config: ServerConfig = {
+    name: a.name,
+    dataDir: path.resolve(a['data-dir'] ?? `${a.name}.etcd`),
+    listenClientUrls,
+    advertiseClientUrls,
+    listenPeerUrls,
+    initialAdvertisePeerUrls,
+    // etcd's default initial cluster is this member alone at its advertised peer URLs.
+    initialCluster: parseInitialCluster(a['initial-cluster'] ?? initialAdvertisePeerUrls.map((u) => `${a.name}=${u}`).join(',')),
+    initialClusterState: state,
+    initialClusterToken: a['initial-cluster-token'],
+    heartbeatIntervalMs: a['heartbeat-interval'],
+    electionTimeoutMs: a['election-timeout'],
+    snapshotCount: a['snapshot-count'],
+    quotaBackendBytes: a['quota-backend-bytes'] > 0 ? a['quota-backend-bytes'] : serverDefaults.quotaBackendBytes,
+    autoCompactionMode: mode,
+    autoCompactionRetention: a['auto-compaction-retention'],
+    maxRequestBytes: a['max-request-bytes'],
+    maxTxnOps: a['max-txn-ops'],
+    listenMetricsUrls: a['listen-metrics-urls'] ? parseUrls('listen-metrics-urls', a['listen-metrics-urls']) : [],
+    logLevel: level,
+  };
+  validateConfig(config);
+  return config;
+}
+
+export const storeCommand: CommandModule<object, StoreArgs> = {
+  command: 'store',
+  describe: 'Run one member of the etcd-compatible store (takes etcd flags)',
+  builder: (y: Argv) =>
+    y
+      .env('ETCD')
+      .option('name', { type: 'string', default: serverDefaults.name, describe: 'Human-readable name for this member' })
+      .option('data-dir', { type: 'string', describe: 'Path to the data directory (default: ${name}.etcd)' })
+      .option('listen-client-urls', { type: 'string', default: serverDefaults.listenClientUrl, describe: 'List of URLs to listen on for client traffic' })
+      .option('advertise-client-urls', { type: 'string', describe: "List of this member's client URLs to advertise to the public" })
+      .option('listen-peer-urls', { type: 'string', default: serverDefaults.listenPeerUrl, describe: 'List of URLs to listen on for peer traffic' })
+      .option('initial-advertise-peer-urls', { type: 'string', describe: "List of this member's peer URLs to advertise to the rest of the cluster" })
+      .option('initial-cluster', { type: 'string', describe: 'Initial cluster configuration for bootstrapping (name=url,...)' })
+      .option('initial-cluster-state', { type: 'string', default: 'new', describe: "Initial cluster state ('new' or 'existing')" })
+      .option('initial-cluster-token', { type: 'string', default: serverDefaults.initialClusterToken, describe: 'Initial cluster token for the cluster during bootstrap' })
+      .option('heartbeat-interval', { type: 'number', default: serverDefaults.heartbeatIntervalMs, describe: 'Time (in milliseconds) of a heartbeat interval' })
+      .option('election-timeout', { type: 'number', default: serverDefaults.electionTimeoutMs, describe: 'Time (in milliseconds) for an election to timeout' })
+      .option('snapshot-count', { type: 'number', default: serverDefaults.snapshotCount, describe: 'Number of committed transactions to trigger a snapshot to disk' })
+      .option('quota-backend-bytes', { type: 'number', default: 0, describe: 'Raise alarms when backend size exceeds the given quota (0 defaults to low space quota)' })
+      .option('auto-compaction-retention', { type: 'string', default: '0', describe: 'Auto compaction retention for mvcc key value store. 0 means disable auto compaction' })
+      .option('auto-compaction-mode', { type: 'string', default: 'periodic', describe: "Interpret 'auto-compaction-retention' one of: periodic|revision" })
+      .option('max-request-bytes', { type: 'number', default: serverDefaults.maxRequestBytes, describe: 'Maximum client request size in bytes the server will accept' })
+      .option('max-txn-ops', { type: 'number', default: serverDefaults.maxTxnOps, describe: 'Maximum number of operations permitted in a transaction' })
+      .option('listen-metrics-urls', { type: 'string', describe: 'List of URLs to listen on for the metrics and health endpoints' })
+      .option('log-level', { type: 'string', default: 'info', describe: 'Configures log level. Only supports debug, info, warn, error' }) as unknown as Argv<StoreArgs>,
+  handler: async (args) => {
+    let config: ServerConfig;
+    try {
+      config = storeConfig(args);
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        process.stderr.write(`skiff store: ${e.message}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      throw e;
+    }
+    const logger = createLogger({ name: config.name, level: config.logLevel });
+    const server = await EtcdServer.start(config, logger);
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'received signal; shutting down');
+      server.stop().then(
+        () => process.exit(0),
+        (e: unknown) => {
+          logger.error({ err: String(e) }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    await server.closed;
+  },
+};
+
+/**
+ * Go's flag package accepts `-flag` as well as `--flag`; scripts written for etcd use both.
+ * Rewrites single-dash long flags to the double-dash form yargs expects.
+ */
+export function normalizeGoFlags(argv: string[]): string[] {
+  return argv.map((a) => (/^-[a-z][a-z0-9-]+(=.*)?$/.test(a) && !/^-[a-z]$/.test(a) ? `-${a}` : a));
+}

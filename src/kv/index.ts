@@ -1,0 +1,5 @@
+// The public face of the store layer.
+export { EtcdServer, serverVersion } from './server/etcd-server';
+export { ConfigError, parseInitialCluster, parseUrls, serverDefaults, validateConfig, hostPort } from './server/config';
+export type { ServerConfig, MemberUrls } from './server/config';
+export { createLogger } from './server/logger';

@@ -1,0 +1,318 @@
+// The store's Raft state machine: applies committed requests to the MVCC store, the lessor
+// and the membership, in log order, identically on every member; hands each result to the
+// client waiting on the member that proposed it; persists with every applied batch the
+// consistent index (the last applied Raft index) so that a restart resumes right after it.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Applied, ConfState, Logger, SnapshotMetadata, SnapshotSource, StateMachine } from '../../raft';
+import { Emitter } from '../../raft';
+import * as errors from '../errors';
+import { MvccStore } from '../mvcc';
+import type * as pb from '../proto';
+import { isLeaseError, Lessor, LessorState } from '../lease';
+import { Membership, MembershipState } from './membership';
+import { decodeConfContext, decodeEnvelope, InternalRequest } from './requests';
+import { applyDeleteRange, applyPut, applyTxn, LeaseAttachments, mapMvccError } from './txn';
+import { Wait } from './wait';
+
+/** Lessor errors as etcd's gRPC errors. */
+export function mapLeaseError(e: unknown): unknown {
+  if (isLeaseError(e, 'ERR_LEASE_NOT_FOUND')) return errors.ErrGRPCLeaseNotFound;
+  if (isLeaseError(e, 'ERR_LEASE_EXIST')) return errors.ErrGRPCLeaseExist;
+  if (isLeaseError(e, 'ERR_LEASE_TTL_TOO_LARGE')) return errors.ErrGRPCLeaseTTLTooLarge;
+  return e;
+}
+
+function attachments(lessor: Lessor): LeaseAttachments {
+  return {
+    exists: (id) => lessor.lookup(id) !== undefined,
+    attach: (id, key) => lessor.attach(id, key),
+    detach: (id, key) => lessor.detach(id, key),
+  };
+}
+
+export interface AlarmRecord {
+  memberId: number;
+  alarm: pb.AlarmType;
+}
+
+/** Saved with every flush of the store. */
+export interface StoreMeta {
+  consistentIndex: number;
+  term: number;
+  confState: ConfState | undefined;
+  membership: MembershipState;
+  leases: LessorState;
+  alarms: AlarmRecord[];
+}
+
+export type ApplyResult = { ok: true; revision: number; resp: ApplyResponse } | { ok: false; error: Error };
+
+export type ApplyResponse =
+  | { op: 'put'; resp: pb.PutResponse }
+  | { op: 'deleteRange'; resp: pb.DeleteRangeResponse }
+  | { op: 'txn'; resp: pb.TxnResponse }
+  | { op: 'compaction'; resp: pb.CompactionResponse }
+  | { op: 'leaseGrant'; id: number; ttl: number }
+  | { op: 'leaseRevoke' }
+  | { op: 'alarm'; alarms: AlarmRecord[] }
+  | { op: 'memberAttributes' }
+  | { op: 'confChange'; confState: ConfState | undefined; members: Membership };
+
+export interface ApplierOptions {
+  dir: string;
+  memberId: number;
+  lessor: Lessor;
+  logger: Logger;
+  /** The membership of a new cluster (used only when the store is empty). */
+  initialMembership: MembershipState;
+}
+
+const emptyHeader = (): pb.ResponseHeader => ({ cluster_id: 0, member_id: 0, revision: 0, raft_term: 0 });
+
+export class KvStateMachine implements StateMachine {
+  readonly wait = new Wait<ApplyResult>();
+  /** Fired after the store was replaced by a snapshot from the leader. */
+  readonly onRestore = new Emitter<MvccStore<StoreMeta>>();
+  /** Fired for every applied configuration change. */
+  readonly onConfChange = new Emitter<{ index: number; confState: ConfState | undefined }>();
+  membership: Membership;
+  alarms: AlarmRecord[] = [];
+  private index = 0;
+  private term = 0;
+  private confState: ConfState | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+  private stagedMeta: SnapshotMetadata | undefined;
+
+  private constructor(
+    private readonly opts: ApplierOptions,
+    public store: MvccStore<StoreMeta>,
+  ) {
+    const meta = store.savedMeta;
+    this.membership = new Membership(meta?.membership ?? opts.initialMembership);
+    this.loadMeta(meta);
+  }
+
+  static async open(opts: ApplierOptions): Promise<KvStateMachine> {
+    const kvDir = path.join(opts.dir, 'kv');
+    const staged = `${kvDir}.staged`;
+    // A restore that stopped between removing the old store and renaming the new one.
+    if (!fs.existsSync(kvDir) && fs.existsSync(staged)) await fs.promises.rename(staged, kvDir);
+    const store = await MvccStore.open<StoreMeta>(kvDir);
+    return new KvStateMachine(opts, store);
+  }
+
+  private loadMeta(meta: StoreMeta | undefined): void {
+    this.index = meta?.consistentIndex ?? 0;
+    this.term = meta?.term ?? 0;
+    this.confState = meta?.confState;
+    this.alarms = meta?.alarms ?? [];
+    if (meta) this.membership = new Membership(meta.membership);
+    this.opts.lessor.restoreState(meta?.leases ?? { leases: [] });
+    // Attachments are not stored: rebuild them from the keys.
+    const all = this.store.range({ key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]) });
+    for (const kv of all.kvs) if (kv.lease !== 0) this.opts.lessor.attach(kv.lease, kv.key);
+  }
+
+  meta(): StoreMeta {
+    return {
+      consistentIndex: this.index,
+      term: this.term,
+      confState: this.confState,
+      membership: this.membership.state(),
+      leases: this.opts.lessor.snapshotState(),
+      alarms: this.alarms,
+    };
+  }
+
+  applied(): { index: number; term: number; confState: ConfState | undefined } {
+    return { index: this.index, term: this.term, confState: this.confState };
+  }
+
+  apply(batch: Applied[]): void {
+    for (const a of batch) {
+      const e = a.entry;
+      if (a.confChange) {
+        this.applyConfChange(a);
+      } else if (e.data.length > 0) {
+        const env = decodeEnvelope(e.data);
+        const result = this.applyRequest(env.r);
+        if (env.m === this.opts.memberId) this.wait.trigger(env.n, result);
+      }
+      this.index = e.index;
+      this.term = e.term;
+    }
+    const f = this.store.flush(this.meta());
+    this.flushing = f.catch((err: unknown) => {
+      this.opts.logger.error({ err: String(err) }, 'store flush failed');
+    });
+  }
+
+  private applyConfChange(a: Applied): void {
+    const cc = a.confChange!;
+    if (cc.confState) this.confState = cc.confState;
+    const ctx = decodeConfContext(cc.change.context);
+    if (cc.confState && ctx?.member) {
+      for (const ch of cc.change.changes) {
+        if (ch.type === 'removeNode') this.membership.remove(ch.nodeId);
+        else if (this.membership.get(ch.nodeId)) {
+          if (ch.type === 'addNode') this.membership.promote(ch.nodeId);
+        } else {
+          this.membership.add({ ...ctx.member, id: ch.nodeId, isLearner: ch.type === 'addLearner' });
+        }
+      }
+    } else if (cc.confState) {
+      for (const ch of cc.change.changes) if (ch.type === 'removeNode') this.membership.remove(ch.nodeId);
+    }
+    const result: ApplyResult = cc.confState
+      ? { ok: true, revision: this.store.revision, resp: { op: 'confChange', confState: cc.confState, members: this.membership } }
+      : { ok: false, error: new Error('configuration change refused') };
+    if (ctx && ctx.m === this.opts.memberId) this.wait.trigger(ctx.n, result);
+    this.onConfChange.fire({ index: a.entry.index, confState: cc.confState });
+  }
+
+  private applyRequest(r: InternalRequest): ApplyResult {
+    try {
+      return this.applyOne(r);
+    } catch (e) {
+      const err = mapLeaseError(mapMvccError(e));
+      if (err instanceof Error && ('code' in err || err instanceof errors.EtcdError)) return { ok: false, error: err };
+      // An unexpected failure here would make members diverge: it is a bug.
+      throw e;
+    }
+  }
+
+  private noSpace(): boolean {
+    return this.alarms.some((a) => a.alarm === 'NOSPACE');
+  }
+
+  private applyOne(r: InternalRequest): ApplyResult {
+    const store = this.store;
+    const lessor = attachments(this.opts.lessor);
+    switch (r.op) {
+      case 'put': {
+        if (this.noSpace()) throw errors.ErrGRPCNoSpace;
+        const tw = store.write();
+        try {
+          const resp = applyPut(tw, r.req, lessor, null);
+          const revision = tw.end();
+          return { ok: true, revision, resp: { op: 'put', resp } };
+        } catch (e) {
+          tw.end();
+          throw e;
+        }
+      }
+      case 'deleteRange': {
+        const tw = store.write();
+        const resp = applyDeleteRange(tw, r.req, lessor, null);
+        const revision = tw.end();
+        return { ok: true, revision, resp: { op: 'deleteRange', resp } };
+      }
+      case 'txn': {
+        const tw = store.write();
+        let resp: pb.TxnResponse;
+        const inner = emptyHeader();
+        try {
+          if (this.noSpace() && hasPut(r.req)) throw errors.ErrGRPCNoSpace;
+          resp = applyTxn(tw, r.req, lessor, inner);
+        } catch (e) {
+          tw.end();
+          throw e;
+        }
+        const revision = tw.end();
+        inner.revision = revision;
+        return { ok: true, revision, resp: { op: 'txn', resp } };
+      }
+      case 'compaction': {
+        store.compact(r.req.revision);
+        return { ok: true, revision: store.revision, resp: { op: 'compaction', resp: { header: null } } };
+      }
+      case 'leaseGrant': {
+        if (this.noSpace()) throw errors.ErrGRPCNoSpace;
+        const ttl = this.opts.lessor.grant(r.req.ID, r.req.TTL);
+        return { ok: true, revision: store.revision, resp: { op: 'leaseGrant', id: r.req.ID, ttl } };
+      }
+      case 'leaseRevoke': {
+        const keys = this.opts.lessor.revoke(r.req.ID);
+        if (keys.length > 0) {
+          const tw = store.write();
+          for (const k of keys) tw.deleteRange(k);
+          tw.end();
+        }
+        return { ok: true, revision: store.revision, resp: { op: 'leaseRevoke' } };
+      }
+      case 'alarm': {
+        const req = r.req;
+        if (req.action === 'ACTIVATE' && req.alarm !== 'NONE') {
+          if (!this.alarms.some((a) => a.memberId === req.memberID && a.alarm === req.alarm)) this.alarms = [...this.alarms, { memberId: req.memberID, alarm: req.alarm }];
+          return { ok: true, revision: store.revision, resp: { op: 'alarm', alarms: this.alarms.filter((a) => a.memberId === req.memberID && a.alarm === req.alarm) } };
+        }
+        if (req.action === 'DEACTIVATE') {
+          const removed = this.alarms.filter((a) => a.memberId === req.memberID && (req.alarm === 'NONE' || a.alarm === req.alarm));
+          this.alarms = this.alarms.filter((a) => !removed.includes(a));
+          return { ok: true, revision: store.revision, resp: { op: 'alarm', alarms: removed } };
+        }
+        return { ok: true, revision: store.revision, resp: { op: 'alarm', alarms: this.alarms } };
+      }
+      case 'memberAttributes': {
+        this.membership.setAttributes(r.memberId, { name: r.name, clientUrls: r.clientUrls });
+        return { ok: true, revision: store.revision, resp: { op: 'memberAttributes' } };
+      }
+    }
+  }
+
+  async sync(): Promise<void> {
+    await this.store.flush(this.meta());
+    await this.flushing;
+  }
+
+  async openSnapshot(): Promise<SnapshotSource> {
+    const metadata: SnapshotMetadata = { index: this.index, term: this.term, confState: this.confState! };
+    const stream = this.store.writeSnapshot(this.meta());
+    return {
+      metadata,
+      chunks: () => stream,
+      close: () => undefined,
+    };
+  }
+
+  private kvDir(): string {
+    return path.join(this.opts.dir, 'kv');
+  }
+
+  async stageSnapshot(metadata: SnapshotMetadata, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    const staged = `${this.kvDir()}.staged`;
+    await fs.promises.rm(staged, { recursive: true, force: true });
+    const s = await MvccStore.restoreSnapshot<StoreMeta>(staged, chunks);
+    const meta = s.savedMeta;
+    await s.close();
+    if (!meta || meta.consistentIndex !== metadata.index) {
+      throw new Error(`snapshot does not match its metadata: consistent index ${meta?.consistentIndex} != ${metadata.index}`);
+    }
+    this.stagedMeta = metadata;
+  }
+
+  async restoreStaged(metadata: SnapshotMetadata): Promise<void> {
+    if (!this.stagedMeta || this.stagedMeta.index !== metadata.index) throw new Error(`no staged snapshot at index ${metadata.index}`);
+    await this.flushing;
+    await this.store.close();
+    const dir = this.kvDir();
+    await fs.promises.rm(dir, { recursive: true, force: true });
+    await fs.promises.rename(`${dir}.staged`, dir);
+    this.store = await MvccStore.open<StoreMeta>(dir);
+    this.loadMeta(this.store.savedMeta);
+    this.stagedMeta = undefined;
+    this.opts.logger.info({ index: this.index, revision: this.store.revision }, 'restored the store from a snapshot');
+    this.onRestore.fire(this.store);
+  }
+
+  async close(): Promise<void> {
+    await this.flushing;
+    await this.store.close();
+  }
+}
+
+function hasPut(t: pb.TxnRequest): boolean {
+  return [...t.success, ...t.failure].some((op) => op.request === 'request_put' || (op.request === 'request_txn' && hasPut(op.request_txn)));
+}

@@ -1,0 +1,668 @@
+// One member of the store: Raft node, state machine, lessor, watch hub, and the etcd v3
+// gRPC services on its client URLs. The methods here are the services' semantics (the
+// service files only translate calls); writes go through Raft and return once applied on
+// this member; linearizable reads wait for a ReadIndex round; serializable reads are local.
+
+import * as grpc from '@grpc/grpc-js';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { ConfState, DiskStorage, Emitter, GrpcTransport, isRaftError, LeaderChange, Logger, None, RaftNode, StateType } from '../../raft';
+import * as errors from '../errors';
+import { Lessor, minLeaseTtlSecondsFor, expiredCheckIntervalMs, expiredLeasesPerCheckMax, isLeaseError } from '../lease';
+import { isMvccError, MvccStore, RevisionEvents } from '../mvcc';
+import * as pb from '../proto';
+import { WatchHub, WatchSource, watchResponseBytesMaxFor } from '../watch';
+import { ApplyResult, KvStateMachine, mapLeaseError, StoreMeta } from './applier';
+import { AutoCompactor } from './compactor';
+import { hostPort, parseRetentionMs, ServerConfig } from './config';
+import { idToHex } from './ids';
+import { Membership } from './membership';
+import { StoreMetrics } from './metrics';
+import { encodeEnvelope, InternalRequest } from './requests';
+import { registerServices } from './services';
+import { checkPutRequest, checkRangeRequest, checkTxnRequest, doRange, isTxnReadOnly, readOnlyTxn } from './txn';
+
+export const serverVersion = '3.4.23';
+export const clusterVersion = '3.4.0';
+
+/** Sizes and periods of the server, kept together. */
+export const serverLimits = Object.freeze({
+  /** etcd's warning threshold for applies; also a bound for waiting on a read index. */
+  leaseRenewForwardTimeoutMs: 5000,
+  /** Pending proposals of this member (etcd's maxPendingProposals-like bound, on bytes too). */
+  pendingProposalsMax: 10_000,
+});
+
+interface Identity {
+  memberId: number;
+  clusterId: number;
+}
+
+/** A WatchSource over whichever MvccStore is current (a snapshot restore replaces it). */
+class StoreSource implements WatchSource {
+  private listeners = new Set<(re: RevisionEvents) => void>();
+  private sub: { dispose(): void };
+
+  constructor(private store: MvccStore<StoreMeta>) {
+    this.sub = store.onRevision((re) => this.fire(re));
+  }
+
+  private fire(re: RevisionEvents): void {
+    for (const l of this.listeners) l(re);
+  }
+
+  swap(store: MvccStore<StoreMeta>): void {
+    this.sub.dispose();
+    this.store = store;
+    this.sub = store.onRevision((re) => this.fire(re));
+  }
+
+  currentRevision(): number {
+    return this.store.revision;
+  }
+
+  compactedRevision(): number {
+    return this.store.compactRevision;
+  }
+
+  eventsBetween(fromRevision: number, toRevision: number, limitEvents: number) {
+    return this.store.eventsBetween({ fromRevision, toRevision, eventsMax: limitEvents });
+  }
+
+  onRevision(listener: (re: RevisionEvents) => void) {
+    this.listeners.add(listener);
+    return { dispose: () => this.listeners.delete(listener) };
+  }
+}
+
+export class EtcdServer {
+  readonly memberId: number;
+  readonly clusterId: number;
+  readonly raft: RaftNode;
+  readonly sm: KvStateMachine;
+  readonly lessor: Lessor;
+  readonly watchHub: WatchHub;
+  readonly metrics = new StoreMetrics();
+  readonly log: Logger;
+  /** Resolves once the server has stopped. */
+  readonly closed: Promise<void>;
+  readonly onStop = new Emitter<void>();
+  private resolveClosed!: () => void;
+  private grpcServer: grpc.Server | undefined;
+  private httpServers: http.Server[] = [];
+  private readonly storage: DiskStorage;
+  private readonly transport: GrpcTransport;
+  private readonly source: StoreSource;
+  private seq: number;
+  private leaseIdSeq: number;
+  private timers: NodeJS.Timeout[] = [];
+  private compactor: AutoCompactor | undefined;
+  private stopping = false;
+  private published = false;
+  private readonly leaderWaiters = new Set<() => void>();
+  private leaseClient: { url: string; client: pb.ServiceClient<'Lease'> } | undefined;
+  /** Bound addresses of the client listeners (after start). */
+  readonly clientAddresses: string[] = [];
+
+  private constructor(
+    readonly config: ServerConfig,
+    parts: { identity: Identity; raft: RaftNode; sm: KvStateMachine; lessor: Lessor; storage: DiskStorage; transport: GrpcTransport; logger: Logger },
+  ) {
+    this.memberId = parts.identity.memberId;
+    this.clusterId = parts.identity.clusterId;
+    this.raft = parts.raft;
+    this.sm = parts.sm;
+    this.lessor = parts.lessor;
+    this.storage = parts.storage;
+    this.transport = parts.transport;
+    this.log = parts.logger;
+    this.closed = new Promise((r) => (this.resolveClosed = r));
+    // Request ids and lease ids must not repeat across restarts: start from the clock.
+    this.seq = Date.now() * 1000;
+    this.leaseIdSeq = (Date.now() % 2 ** 32) * 256;
+    this.source = new StoreSource(this.sm.store);
+    this.watchHub = new WatchHub({ source: this.source, responseBytesMax: watchResponseBytesMaxFor(config.maxRequestBytes) });
+    this.sm.onRestore.on((store) => {
+      this.source.swap(store);
+      this.watchHub.restored();
+    });
+    this.metrics.serverVersion.set({ server_version: serverVersion }, 1);
+  }
+
+  /** Opens (or creates) the member's data and starts serving. */
+  static async start(config: ServerConfig, logger: Logger): Promise<EtcdServer> {
+    const memberDir = path.join(config.dataDir, 'member');
+    await fs.promises.mkdir(memberDir, { recursive: true });
+    const identity = await loadIdentity(memberDir, config);
+    const initial = Membership.initial(config.initialCluster, config.initialClusterToken);
+    const electionTicks = Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs));
+    const lessor = new Lessor({ minLeaseTtlSeconds: minLeaseTtlSecondsFor({ electionTimeoutMs: config.electionTimeoutMs, heartbeatIntervalMs: config.heartbeatIntervalMs }) });
+    const sm = await KvStateMachine.open({ dir: memberDir, memberId: identity.memberId, lessor, logger, initialMembership: initial.state() });
+    const storage = await DiskStorage.open(path.join(memberDir, 'raft'));
+    if (storage.isEmpty() && config.initialClusterState === 'new' && sm.applied().index === 0) {
+      const voters = initial.list().map((m) => m.id);
+      await storage.bootstrap({ voters, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false });
+      logger.info({ members: voters.map(idToHex), cluster: idToHex(identity.clusterId) }, 'bootstrapped a new cluster');
+    }
+    const peers = new Map<number, string>();
+    for (const m of sm.membership.list()) peers.set(m.id, m.peerUrls[0]);
+    const transport = new GrpcTransport({ id: identity.memberId, clusterId: identity.clusterId, listen: hostPort(config.listenPeerUrls[0]), peers, logger });
+    const raft = new RaftNode({
+      id: identity.memberId,
+      storage,
+      stateMachine: sm,
+      transport,
+      tickMs: config.heartbeatIntervalMs,
+      electionTimeoutTicks: electionTicks,
+      heartbeatIntervalTicks: 1,
+      snapshotEntriesCount: config.snapshotCount,
+      logger,
+    });
+    const server = new EtcdServer(config, { identity, raft, sm, lessor, storage, transport, logger });
+    await server.serve();
+    return server;
+  }
+
+  private async serve(): Promise<void> {
+    this.raft.onLeaderChange.on((c) => this.leaderChanged(c));
+    this.raft.onFailure.on((e) => {
+      this.log.error({ err: String(e) }, 'raft failed; stopping the member');
+      void this.stop();
+    });
+    this.sm.onConfChange.on(() => this.syncPeers());
+    this.raft.onApplied.on(() => this.afterApply());
+    await this.raft.start();
+    await this.startGrpc();
+    await this.startHttp();
+    this.timers.push(setInterval(() => this.revokeExpiredLeases(), expiredCheckIntervalMs));
+    this.timers.push(setInterval(() => this.updateMetrics(), 1000));
+    for (const t of this.timers) t.unref();
+    this.startCompactor();
+    this.log.info({ member: idToHex(this.memberId), cluster: idToHex(this.clusterId), client: this.clientAddresses }, 'serving client requests');
+  }
+
+  private async startGrpc(): Promise<void> {
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': this.config.maxRequestBytes + errors.GRPC_OVERHEAD_BYTES,
+      'grpc.max_send_message_length': 2 ** 31 - 1,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': 5000,
+    });
+    registerServices(server, this);
+    this.grpcServer = server;
+    for (const url of this.config.listenClientUrls) {
+      const { host, port } = hostPort(url);
+      const bound = await new Promise<number>((resolve, reject) =>
+        server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      );
+      this.clientAddresses.push(`${host}:${bound}`);
+    }
+  }
+
+  private async startHttp(): Promise<void> {
+    for (const url of this.config.listenMetricsUrls) {
+      const { host, port } = hostPort(url);
+      const srv = http.createServer((req, res) => void this.handleHttp(req, res));
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(port, host, () => resolve());
+      });
+      this.httpServers.push(srv);
+    }
+  }
+
+  private async handleHttp(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/metrics') {
+      this.updateMetrics();
+      res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
+      res.end(await this.metrics.registry.metrics());
+      return;
+    }
+    if (url.pathname === '/health') {
+      const health = await this.health();
+      res.writeHead(health.ok ? 200 : 503, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(health.ok ? { health: 'true', reason: '' } : { health: 'false', reason: health.reason }));
+      return;
+    }
+    if (url.pathname === '/version') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ etcdserver: serverVersion, etcdcluster: clusterVersion }));
+      return;
+    }
+    res.writeHead(404, { 'Content-Type': 'text/plain' });
+    res.end('404 page not found\n');
+  }
+
+  /** etcd's /health: a leader exists, no alarm is raised, and a linearizable read succeeds. */
+  async health(): Promise<{ ok: boolean; reason: string }> {
+    if (this.sm.alarms.length > 0) return { ok: false, reason: `ALARM ${this.sm.alarms.map((a) => a.alarm).join(',')}` };
+    if (this.raft.leader === None) return { ok: false, reason: 'RAFT NO LEADER' };
+    try {
+      await this.linearizableReadIndex(Math.min(this.requestTimeoutMs(), 2000));
+      return { ok: true, reason: '' };
+    } catch (e) {
+      return { ok: false, reason: `QGET ERROR ${e instanceof Error ? e.message : String(e)}` };
+    }
+  }
+
+  /** etcd's request timeout: 5 s plus two election timeouts. */
+  requestTimeoutMs(): number {
+    return 5000 + 2 * this.config.electionTimeoutMs;
+  }
+
+  header(revision = this.sm.store.revision): pb.ResponseHeader {
+    return { cluster_id: this.clusterId, member_id: this.memberId, revision, raft_term: this.raft.rn.raft.term };
+  }
+
+  // ---- leader changes, leases, publishing, membership ----
+
+  private leaderChanged(c: LeaderChange): void {
+    this.metrics.hasLeader.set(c.lead === None ? 0 : 1);
+    this.metrics.isLeader.set(c.state === StateType.Leader ? 1 : 0);
+    if (c.lead !== None) this.metrics.leaderChanges.inc();
+    if (c.state === StateType.Leader) {
+      // A new leader gives every lease its full TTL again, plus an election timeout.
+      this.lessor.promote(this.config.electionTimeoutMs);
+    } else if (this.lessor.isPrimary) {
+      this.lessor.demote();
+    }
+    if (c.lead !== None) {
+      for (const w of [...this.leaderWaiters]) w();
+      this.leaderWaiters.clear();
+      if (!this.published) void this.publish();
+    }
+  }
+
+  /** Announces this member's name and client URLs to the cluster (etcd's publish). */
+  private async publish(): Promise<void> {
+    this.published = true;
+    try {
+      await this.propose({ op: 'memberAttributes', memberId: this.memberId, name: this.config.name, clientUrls: this.config.advertiseClientUrls });
+      this.log.info({ name: this.config.name, clientUrls: this.config.advertiseClientUrls }, 'published member attributes');
+    } catch (e) {
+      this.published = false;
+      this.log.warn({ err: String(e) }, 'publish failed; will retry on the next leader change');
+      const t = setTimeout(() => {
+        if (!this.published && !this.stopping) void this.publish();
+      }, 1000);
+      t.unref();
+    }
+  }
+
+  private syncPeers(): void {
+    const ids = new Set<number>();
+    for (const m of this.sm.membership.list()) {
+      ids.add(m.id);
+      if (m.id !== this.memberId && m.peerUrls.length > 0) this.transport.addPeer(m.id, m.peerUrls[0]);
+    }
+  }
+
+  private afterApply(): void {
+    this.metrics.proposalsApplied.set(this.raft.applied);
+    this.metrics.proposalsCommitted.set(this.raft.rn.raft.raftLog.committed);
+  }
+
+  private revokeExpiredLeases(): void {
+    if (!this.raft.isLeader()) return;
+    for (const id of this.lessor.expired(expiredLeasesPerCheckMax)) {
+      this.propose({ op: 'leaseRevoke', req: { ID: id } }).then(
+        () => this.metrics.leasesRevoked.inc(),
+        (e: unknown) => this.log.debug({ lease: idToHex(id), err: String(e) }, 'revoking an expired lease failed; will retry'),
+      );
+    }
+  }
+
+  private startCompactor(): void {
+    const retention = this.config.autoCompactionRetention;
+    if (retention === '0' || retention === '') return;
+    this.compactor =
+      this.config.autoCompactionMode === 'revision'
+        ? new AutoCompactor({ mode: 'revision', keepRevisions: Number(retention) })
+        : new AutoCompactor({ mode: 'periodic', retentionMs: parseRetentionMs(retention) });
+    const c = this.compactor;
+    const t = setInterval(() => {
+      if (!this.raft.isLeader()) return;
+      const rev = c.target(Date.now(), this.sm.store.revision);
+      if (rev > this.sm.store.compactRevision) {
+        this.compact({ revision: rev, physical: false }).then(
+          () => this.log.info({ revision: rev }, 'auto compaction done'),
+          (e: unknown) => this.log.debug({ revision: rev, err: String(e) }, 'auto compaction skipped'),
+        );
+      }
+    }, c.checkIntervalMs());
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private updateMetrics(): void {
+    const w = this.watchHub.metrics();
+    this.metrics.watchers.set(w.watchers);
+    this.metrics.slowWatchers.set(w.slowWatchers);
+    this.metrics.watchStreams.set(w.streams);
+    this.metrics.keysTotal.set(this.sm.store.indexedKeyCount);
+    this.metrics.dbTotalSizeBytes.set(this.sm.store.dbSizeBytes());
+    this.metrics.proposalsPending.set(this.sm.wait.size);
+  }
+
+  // ---- proposing and reading ----
+
+  private waitForLeader(timeoutMs: number): Promise<void> {
+    if (this.raft.leader !== None) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        this.leaderWaiters.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, timeoutMs);
+      this.leaderWaiters.add(done);
+    });
+  }
+
+  /** Proposes a request and waits until it is applied on this member. */
+  async propose(r: InternalRequest): Promise<Extract<ApplyResult, { ok: true }>> {
+    if (this.stopping) throw errors.ErrGRPCStopped;
+    const n = ++this.seq;
+    const data = encodeEnvelope({ m: this.memberId, n, r });
+    if (data.byteLength > this.config.maxRequestBytes) throw errors.ErrGRPCRequestTooLarge;
+    if (this.sm.wait.size >= serverLimits.pendingProposalsMax) throw errors.ErrGRPCRequestTooManyRequests;
+    const deadline = Date.now() + this.requestTimeoutMs();
+    const result = this.sm.wait.register(n);
+    const timer = setTimeout(() => this.sm.wait.fail(n, this.raft.leader === None ? errors.ErrGRPCNoLeader : errors.ErrGRPCTimeout), this.requestTimeoutMs());
+    try {
+      // A proposal dropped for lack of a leader (an election is going on) is proposed again
+      // as soon as there is one: it never reached any log, so this cannot apply it twice.
+      for (;;) {
+        try {
+          this.raft.propose(data);
+          break;
+        } catch (e) {
+          if (!isRaftError(e, 'ERR_PROPOSAL_DROPPED')) throw e;
+          const left = deadline - Date.now();
+          if (left <= 0) throw this.raft.leader === None ? errors.ErrGRPCNoLeader : errors.ErrGRPCTimeout;
+          await this.waitForLeader(Math.min(left, 50));
+          if (this.raft.leader !== None) await new Promise((res) => setTimeout(res, 5));
+        }
+      }
+      const res = await result;
+      if (!res.ok) {
+        this.metrics.proposalsFailed.inc();
+        throw res.error;
+      }
+      return res;
+    } catch (e) {
+      this.sm.wait.fail(n, e instanceof Error ? e : new Error(String(e)));
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async linearizableReadIndex(timeoutMs = this.requestTimeoutMs()): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(this.raft.leader === None ? errors.ErrGRPCNoLeader : errors.ErrGRPCTimeout), timeoutMs);
+    });
+    try {
+      await Promise.race([this.raft.readIndex(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // ---- KV ----
+
+  async range(req: pb.RangeRequest): Promise<pb.RangeResponse> {
+    checkRangeRequest(req);
+    if (!req.serializable) await this.linearizableReadIndex();
+    const store = this.sm.store;
+    return doRange(store, req, this.header(store.revision));
+  }
+
+  async put(req: pb.PutRequest): Promise<pb.PutResponse> {
+    checkPutRequest(req);
+    const res = await this.propose({ op: 'put', req });
+    if (res.resp.op !== 'put') throw new Error('assertion failed: put result');
+    return { ...res.resp.resp, header: this.header(res.revision) };
+  }
+
+  async deleteRange(req: pb.DeleteRangeRequest): Promise<pb.DeleteRangeResponse> {
+    if (req.key.length === 0) throw errors.ErrGRPCEmptyKey;
+    const res = await this.propose({ op: 'deleteRange', req });
+    if (res.resp.op !== 'deleteRange') throw new Error('assertion failed: delete result');
+    return { ...res.resp.resp, header: this.header(res.revision) };
+  }
+
+  async txn(req: pb.TxnRequest): Promise<pb.TxnResponse> {
+    checkTxnRequest(req, this.config.maxTxnOps);
+    if (isTxnReadOnly(req)) {
+      // Served like a range: read index, then evaluated on the local store.
+      await this.linearizableReadIndex();
+      const store = this.sm.store;
+      const rev = store.revision;
+      return readOnlyTxn(store, req, this.header(rev), { cluster_id: 0, member_id: 0, revision: rev, raft_term: 0 });
+    }
+    const res = await this.propose({ op: 'txn', req });
+    if (res.resp.op !== 'txn') throw new Error('assertion failed: txn result');
+    return { ...res.resp.resp, header: this.header(res.revision) };
+  }
+
+  async compact(req: pb.CompactionRequest): Promise<pb.CompactionResponse> {
+    const res = await this.propose({ op: 'compaction', req });
+    return { header: this.header(res.revision) };
+  }
+
+  // ---- Lease ----
+
+  private nextLeaseId(): number {
+    // 13 bits of the member id, 40 bits of a clock-seeded counter: unique per member and
+    // below 2^53, so that ids stay exact on the wire.
+    this.leaseIdSeq = (this.leaseIdSeq + 1) % 2 ** 40;
+    return (this.memberId % 8192) * 2 ** 40 + this.leaseIdSeq || 1;
+  }
+
+  async leaseGrant(req: pb.LeaseGrantRequest): Promise<pb.LeaseGrantResponse> {
+    if (!pb.isWireSafeId(req.ID)) throw errors.ErrGRPCLeaseNotFound;
+    const id = req.ID === 0 ? this.nextLeaseId() : req.ID;
+    const res = await this.propose({ op: 'leaseGrant', req: { ID: id, TTL: req.TTL } });
+    if (res.resp.op !== 'leaseGrant') throw new Error('assertion failed: lease grant result');
+    this.metrics.leasesGranted.inc();
+    return { header: this.header(res.revision), ID: res.resp.id, TTL: res.resp.ttl, error: '' };
+  }
+
+  async leaseRevoke(req: pb.LeaseRevokeRequest): Promise<pb.LeaseRevokeResponse> {
+    const res = await this.propose({ op: 'leaseRevoke', req });
+    this.metrics.leasesRevoked.inc();
+    return { header: this.header(res.revision) };
+  }
+
+  private leaderLeaseClient(): pb.ServiceClient<'Lease'> {
+    const leader = this.sm.membership.get(this.raft.leader);
+    const url = leader?.clientUrls[0];
+    if (!url) throw errors.ErrGRPCNoLeader;
+    if (this.leaseClient?.url !== url) {
+      this.leaseClient?.client.close();
+      const { host, port } = hostPort(url);
+      this.leaseClient = { url, client: pb.createClient('Lease', `${host}:${port}`) };
+    }
+    return this.leaseClient.client;
+  }
+
+  /** Keep-alive: on the leader, renews; on a follower, forwarded to the leader (as etcd does). */
+  async leaseRenew(id: number): Promise<pb.LeaseKeepAliveResponse> {
+    const deadline = Date.now() + this.requestTimeoutMs();
+    for (;;) {
+      if (this.raft.isLeader()) {
+        try {
+          const ttl = this.lessor.renew(id);
+          return { header: this.header(), ID: id, TTL: ttl };
+        } catch (e) {
+          if (isLeaseError(e, 'ERR_LEASE_NOT_FOUND')) return { header: this.header(), ID: id, TTL: 0 };
+          if (isLeaseError(e, 'ERR_LEASE_EXPIRED')) {
+            // Revoke pending: wait for it to settle (etcd's Renew waits on the revoke).
+            const outcome = await this.lessor.whenExpiredSettles(id);
+            if (outcome === 'revoked') return { header: this.header(), ID: id, TTL: 0 };
+            continue;
+          }
+          if (!isLeaseError(e, 'ERR_NOT_PRIMARY')) throw mapLeaseError(e);
+        }
+      } else if (this.raft.leader !== None) {
+        return this.forwardKeepAlive(id);
+      }
+      if (Date.now() > deadline) throw errors.ErrGRPCNoLeader;
+      await this.waitForLeader(Math.min(100, deadline - Date.now()));
+    }
+  }
+
+  private forwardKeepAlive(id: number): Promise<pb.LeaseKeepAliveResponse> {
+    const client = this.leaderLeaseClient();
+    return new Promise((resolve, reject) => {
+      const call = (client as unknown as { LeaseKeepAlive(opts: object): grpc.ClientDuplexStream<pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse> }).LeaseKeepAlive({
+        deadline: Date.now() + serverLimits.leaseRenewForwardTimeoutMs,
+      });
+      call.on('data', (resp: pb.LeaseKeepAliveResponse) => {
+        resolve({ ...resp, header: this.header() });
+        call.end();
+      });
+      call.on('error', (e: Error) => reject(errors.fromServiceError(e) ?? errors.ErrGRPCNoLeader));
+      call.on('end', () => reject(errors.ErrGRPCNoLeader));
+      call.write({ ID: id });
+    });
+  }
+
+  async leaseTimeToLive(req: pb.LeaseTimeToLiveRequest): Promise<pb.LeaseTimeToLiveResponse> {
+    if (!this.raft.isLeader() && this.raft.leader !== None) {
+      // The remaining TTL is known on the leader only: ask it (as etcd does).
+      try {
+        const resp = await pb.callUnary(this.leaderLeaseClient(), 'LeaseTimeToLive', req, { deadline: Date.now() + serverLimits.leaseRenewForwardTimeoutMs });
+        return { ...resp, header: this.header() };
+      } catch (e) {
+        const mapped = errors.fromServiceError(e as grpc.ServiceError);
+        if (mapped) throw mapped;
+        // Leader unreachable: answer from local state.
+      }
+    }
+    try {
+      const t = this.lessor.timeToLive(req.ID, req.keys);
+      return { header: this.header(), ID: req.ID, TTL: t.ttlSeconds, grantedTTL: t.grantedTtlSeconds, keys: t.keys.map((k) => Buffer.from(k)) };
+    } catch (e) {
+      if (isLeaseError(e, 'ERR_LEASE_NOT_FOUND')) return { header: this.header(), ID: req.ID, TTL: -1, grantedTTL: 0, keys: [] };
+      throw mapLeaseError(e);
+    }
+  }
+
+  leaseLeases(): pb.LeaseLeasesResponse {
+    return { header: this.header(), leases: this.lessor.leases().map((l) => ({ ID: l.id })) };
+  }
+
+  // ---- Cluster ----
+
+  memberList(): pb.MemberListResponse {
+    return {
+      header: this.header(),
+      members: this.sm.membership.list().map((m) => ({ ID: m.id, name: m.name, peerURLs: m.peerUrls, clientURLs: m.clientUrls, isLearner: m.isLearner })),
+    };
+  }
+
+  // ---- Maintenance ----
+
+  status(): pb.StatusResponse {
+    const r = this.raft.rn.raft;
+    const dbSize = this.sm.store.dbSizeBytes();
+    return {
+      header: this.header(),
+      version: serverVersion,
+      dbSize,
+      leader: r.lead,
+      raftIndex: r.raftLog.committed,
+      raftTerm: r.term,
+      raftAppliedIndex: this.raft.applied,
+      errors: this.sm.alarms.map((a) => `memberID:${a.memberId} alarm:${a.alarm} `),
+      dbSizeInUse: dbSize,
+      isLearner: this.sm.membership.get(this.memberId)?.isLearner ?? false,
+    } as pb.StatusResponse;
+  }
+
+  hashKV(req: pb.HashKVRequest): pb.HashKVResponse {
+    try {
+      const h = this.sm.store.hashKV(req.revision);
+      return { header: this.header(h.revision), hash: h.hash, compact_revision: h.compactRevision } as pb.HashKVResponse;
+    } catch (e) {
+      if (isMvccError(e, 'ERR_COMPACTED')) throw errors.ErrGRPCCompacted;
+      if (isMvccError(e, 'ERR_FUTURE_REV')) throw errors.ErrGRPCFutureRev;
+      throw e;
+    }
+  }
+
+  hash(): pb.HashResponse {
+    const h = this.sm.store.hashKV(0);
+    return { header: this.header(), hash: h.hash };
+  }
+
+  async alarm(req: pb.AlarmRequest): Promise<pb.AlarmResponse> {
+    if (req.action === 'GET') {
+      const alarms = this.sm.alarms.filter((a) => req.alarm === 'NONE' || a.alarm === req.alarm);
+      return { header: this.header(), alarms: alarms.map((a) => ({ memberID: a.memberId, alarm: a.alarm })) };
+    }
+    const res = await this.propose({ op: 'alarm', req });
+    if (res.resp.op !== 'alarm') throw new Error('assertion failed: alarm result');
+    return { header: this.header(res.revision), alarms: res.resp.alarms.map((a) => ({ memberID: a.memberId, alarm: a.alarm })) };
+  }
+
+  /** The configuration this member runs with (for tests and status). */
+  confState(): ConfState | undefined {
+    return this.sm.applied().confState;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return this.closed;
+    this.stopping = true;
+    this.log.info({}, 'stopping');
+    for (const t of this.timers) clearInterval(t);
+    this.leaseClient?.client.close();
+    const grpcServer = this.grpcServer;
+    if (grpcServer) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          grpcServer.forceShutdown();
+          resolve();
+        }, 1000);
+        grpcServer.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    for (const s of this.httpServers) s.close();
+    this.watchHub.close();
+    await this.raft.stop();
+    this.sm.wait.failAll(errors.ErrGRPCStopped);
+    await this.sm.close();
+    await this.storage.close();
+    this.onStop.fire();
+    this.resolveClosed();
+  }
+}
+
+/**
+ * The member's id and the cluster's id, fixed when the member first started: from the
+ * initial cluster for a new cluster (etcd computes the same from the same flags).
+ */
+async function loadIdentity(memberDir: string, config: ServerConfig): Promise<Identity> {
+  const file = path.join(memberDir, 'identity.json');
+  try {
+    return JSON.parse(await fs.promises.readFile(file, 'utf8')) as Identity;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const initial = Membership.initial(config.initialCluster, config.initialClusterToken);
+  const self = initial.byName(config.name);
+  if (!self) throw new Error(`couldn't find local name "${config.name}" in the initial cluster configuration`);
+  const identity: Identity = { memberId: self.id, clusterId: initial.clusterId };
+  const tmp = `${file}.tmp`;
+  await fs.promises.writeFile(tmp, JSON.stringify(identity));
+  await fs.promises.rename(tmp, file);
+  return identity;
+}

@@ -1,0 +1,56 @@
+// What goes into the Raft log: one msgpackr-encoded request per entry, tagged with the id
+// of the member that proposed it and a sequence number, so that the proposer (and only it)
+// can hand the result back to the waiting client.
+
+import { Packr } from 'msgpackr';
+import type * as pb from '../proto';
+import type { Member } from './membership';
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+export type InternalRequest =
+  | { op: 'put'; req: pb.PutRequest }
+  | { op: 'deleteRange'; req: pb.DeleteRangeRequest }
+  | { op: 'txn'; req: pb.TxnRequest }
+  | { op: 'compaction'; req: pb.CompactionRequest }
+  | { op: 'leaseGrant'; req: pb.LeaseGrantRequest }
+  | { op: 'leaseRevoke'; req: pb.LeaseRevokeRequest }
+  | { op: 'alarm'; req: pb.AlarmRequest }
+  /** A member publishes its name and client URLs once it runs (etcd's publish). */
+  | { op: 'memberAttributes'; memberId: number; name: string; clientUrls: string[] };
+
+export interface Envelope {
+  /** Proposing member. */
+  m: number;
+  /** Sequence number at that member. */
+  n: number;
+  r: InternalRequest;
+}
+
+export function encodeEnvelope(e: Envelope): Uint8Array {
+  return packr.pack(e);
+}
+
+export function decodeEnvelope(b: Uint8Array): Envelope {
+  return packr.unpack(b) as Envelope;
+}
+
+/** Carried in a ConfChange's context: the member being added or updated. */
+export interface ConfChangeContext {
+  m: number;
+  n: number;
+  member?: Member;
+}
+
+export function encodeConfContext(c: ConfChangeContext): string {
+  return JSON.stringify(c);
+}
+
+export function decodeConfContext(s: string | undefined): ConfChangeContext | undefined {
+  if (!s) return undefined;
+  try {
+    return JSON.parse(s) as ConfChangeContext;
+  } catch {
+    return undefined;
+  }
+}
