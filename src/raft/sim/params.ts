@@ -37,6 +37,8 @@ export interface SimParams {
   readonly newLeaderFaultRate: number;
   /** Chance that a leader is isolated right as it commits (its news of the commit is lost). */
   readonly leaderCommitFaultRate: number;
+  /** The same at a leader's first commit in its term (the one that may carry earlier terms' entries). */
+  readonly leaderFirstCommitFaultRate: number;
   // partitions
   readonly partitionRatePerTick: number;
   readonly partitionTicksMax: number;
@@ -85,6 +87,7 @@ export function drawParams(rng: SimRandom, nodes: 3 | 5): SimParams {
     partitionRatePerTick: rng.pick([0, 0.01, 0.03, 0.06]),
     newLeaderFaultRate: rng.pick([0.2, 0.5, 0.9]),
     leaderCommitFaultRate: rng.pick([0.01, 0.03, 0.08]),
+    leaderFirstCommitFaultRate: rng.pick([0.1, 0.3, 0.6]),
     partitionTicksMax: rng.pick([15, 40, 80]),
     proposeRatePerTick: rng.pick([0.2, 0.5, 1, 2]),
     readRatePerTick: rng.pick([0.1, 0.3, 1]),

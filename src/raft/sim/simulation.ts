@@ -71,6 +71,8 @@ export class Simulation implements NodeHost, NetworkHost, CheckerClock {
   private readonly tickPhase = new Map<NodeId, number>();
   private readonly everMember = new Set<NodeId>();
   private latestConfIndex = 0;
+  /** `${id}/${term}` of leaders seen committing (their first commit is a fault point). */
+  private readonly leadersCommitted = new Set<string>();
   private latestConfMembers: NodeId[] = [];
   /** Nodes removed by a committed change, waiting to be shut down. */
   private removals: { id: NodeId; index: number }[] = [];
@@ -322,7 +324,11 @@ export class Simulation implements NodeHost, NetworkHost, CheckerClock {
   }
 
   leaderCommitted(node: SimNode, term: number): void {
-    if (this.phase !== 'faults' || !this.rng.chance(this.params.leaderCommitFaultRate)) return;
+    if (this.phase !== 'faults') return;
+    const key = `${node.id}/${term}`;
+    const first = !this.leadersCommitted.has(key);
+    this.leadersCommitted.add(key);
+    if (!this.rng.chance(first ? this.params.leaderFirstCommitFaultRate : this.params.leaderCommitFaultRate)) return;
     // Before the Ready's messages (which carry the new commit index) arrive anywhere.
     this.schedule(0, () => {
       if (this.phase !== 'faults' || node.role()?.term !== term) return;
