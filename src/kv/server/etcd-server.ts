@@ -179,7 +179,7 @@ export class EtcdServer {
     this.timers.push(setInterval(() => this.updateMetrics(), 1000));
     for (const t of this.timers) t.unref();
     this.startCompactor();
-    this.log.info({ member: idToHex(this.memberId), cluster: idToHex(this.clusterId), client: this.clientAddresses }, 'serving client requests');
+    this.log.info({ id: idToHex(this.memberId), cluster: idToHex(this.clusterId), client: this.clientAddresses }, 'serving client requests');
   }
 
   private async startGrpc(): Promise<void> {
@@ -628,19 +628,25 @@ export class EtcdServer {
         const t = setTimeout(() => {
           grpcServer.forceShutdown();
           resolve();
-        }, 1000);
+        }, 500);
         grpcServer.tryShutdown(() => {
           clearTimeout(t);
           resolve();
         });
       });
     }
-    for (const s of this.httpServers) s.close();
+    this.log.debug({}, 'stopped serving clients');
+    for (const s of this.httpServers) {
+      s.close();
+      s.closeAllConnections();
+    }
     this.watchHub.close();
     await this.raft.stop();
+    this.log.debug({}, 'stopped raft');
     this.sm.wait.failAll(errors.ErrGRPCStopped);
     await this.sm.close();
     await this.storage.close();
+    this.log.debug({}, 'closed storage');
     this.onStop.fire();
     this.resolveClosed();
   }
