@@ -87,6 +87,8 @@ export class RaftNode {
   readonly id: NodeId;
   readonly rn: RawNode;
   readonly onLeaderChange = new Emitter<LeaderChange>();
+  /** Fired after each synced write of the log, with its duration in seconds. */
+  readonly onFsync = new Emitter<number>();
   /** Fired after each batch of entries is applied, with the new applied index. */
   readonly onApplied = new Emitter<number>();
   private readonly opts: RaftNodeOptions;
@@ -258,7 +260,9 @@ export class RaftNode {
       await this.opts.stateMachine.restoreStaged(rd.snapshot.metadata);
       this.appliedIndex = rd.snapshot.metadata.index;
     }
+    const t0 = performance.now();
     await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: rd.mustSync });
+    if (rd.mustSync) this.onFsync.fire((performance.now() - t0) / 1000);
     this.sendMessages(rd.messagesAfterPersist);
     if (rd.committedEntries.length > 0) await this.applyEntries(rd.committedEntries);
     for (const rs of rd.readStates) this.readStateArrived(rs.index, rs.context);

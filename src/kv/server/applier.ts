@@ -77,6 +77,8 @@ export class KvStateMachine implements StateMachine {
   readonly onRestore = new Emitter<MvccStore<StoreMeta>>();
   /** Fired for every applied configuration change. */
   readonly onConfChange = new Emitter<{ index: number; confState: ConfState | undefined }>();
+  /** Fired after each write of applied state to the backend, with its duration in seconds. */
+  readonly onBackendCommit = new Emitter<number>();
   membership: Membership;
   alarms: AlarmRecord[] = [];
   private index = 0;
@@ -143,7 +145,8 @@ export class KvStateMachine implements StateMachine {
       this.index = e.index;
       this.term = e.term;
     }
-    const f = this.store.flush(this.meta());
+    const t0 = performance.now();
+    const f = this.store.flush(this.meta()).then(() => this.onBackendCommit.fire((performance.now() - t0) / 1000));
     this.flushing = f.catch((err: unknown) => {
       this.opts.logger.error({ err: String(err) }, 'store flush failed');
     });

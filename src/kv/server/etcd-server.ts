@@ -172,6 +172,8 @@ export class EtcdServer {
     });
     this.sm.onConfChange.on(() => this.syncPeers());
     this.raft.onApplied.on(() => this.afterApply());
+    this.raft.onFsync.on((s) => this.metrics.walFsyncSeconds.observe(s));
+    this.sm.onBackendCommit.on((s) => this.metrics.backendCommitSeconds.observe(s));
     await this.raft.start();
     await this.startGrpc();
     await this.startHttp();
