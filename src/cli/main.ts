@@ -7,12 +7,11 @@ import yargs from 'yargs/yargs';
 import { hideBin } from 'yargs/helpers';
 import type { CommandModule } from 'yargs';
 
-import { demoCommand } from './commands/demo';
 import { simCommand } from './commands/sim';
 import { normalizeGoFlags, storeCommand } from './commands/store';
 import { clusterCommand } from './commands/cluster';
 
-const commands: ReadonlyArray<CommandModule<any, any>> = [clusterCommand, demoCommand, simCommand, storeCommand];
+const commands: ReadonlyArray<CommandModule<any, any>> = [clusterCommand, simCommand, storeCommand];
 
 /**
  * The version in the project's package.json. Found by walking up from this file, because
