@@ -158,7 +158,9 @@ export class DiskStorage implements Storage {
         // Entries past the new ones are a conflicting suffix: delete them on disk too.
         const newLast = entries[entries.length - 1].index;
         for (let i = newLast + 1; i <= this.lastIndex(); i++) ops.push({ type: 'del', key: entryKey(i) });
-        this.ents = this.ents.slice(0, at).concat(entries);
+        // Appending at the end is the common case: no copy of the in-memory log.
+        if (at < this.ents.length) this.ents.length = at;
+        for (const e of entries) this.ents.push(e);
         for (const e of entries) {
           const stored: StoredEntry = { t: e.term, y: e.type, d: e.data };
           ops.push({ type: 'put', key: entryKey(e.index), value: packr.pack(stored) });

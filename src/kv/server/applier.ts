@@ -86,6 +86,7 @@ export class KvStateMachine implements StateMachine {
   private confState: ConfState | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private stagedMeta: SnapshotMetadata | undefined;
+  private leaseStateCache: LessorState | undefined;
 
   private constructor(
     private readonly opts: ApplierOptions,
@@ -112,9 +113,16 @@ export class KvStateMachine implements StateMachine {
     this.alarms = meta?.alarms ?? [];
     if (meta) this.membership = new Membership(meta.membership);
     this.opts.lessor.restoreState(meta?.leases ?? { leases: [] });
+    this.leaseStateCache = undefined;
     // Attachments are not stored: rebuild them from the keys.
     const all = this.store.range({ key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]) });
     for (const kv of all.kvs) if (kv.lease !== 0) this.opts.lessor.attach(kv.lease, kv.key);
+  }
+
+  /** The lessor's applied state, recomputed only after a grant or revoke (meta goes out with every flush). */
+  private leaseState(): LessorState {
+    this.leaseStateCache ??= this.opts.lessor.snapshotState();
+    return this.leaseStateCache;
   }
 
   meta(): StoreMeta {
@@ -123,7 +131,7 @@ export class KvStateMachine implements StateMachine {
       term: this.term,
       confState: this.confState,
       membership: this.membership.state(),
-      leases: this.opts.lessor.snapshotState(),
+      leases: this.leaseState(),
       alarms: this.alarms,
     };
   }
@@ -234,10 +242,12 @@ export class KvStateMachine implements StateMachine {
       case 'leaseGrant': {
         if (this.noSpace()) throw errors.ErrGRPCNoSpace;
         const ttl = this.opts.lessor.grant(r.req.ID, r.req.TTL);
+        this.leaseStateCache = undefined;
         return { ok: true, revision: store.revision, resp: { op: 'leaseGrant', id: r.req.ID, ttl } };
       }
       case 'leaseRevoke': {
         const keys = this.opts.lessor.revoke(r.req.ID);
+        this.leaseStateCache = undefined;
         if (keys.length > 0) {
           const tw = store.write();
           for (const k of keys) tw.deleteRange(k);
