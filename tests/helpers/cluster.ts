@@ -9,7 +9,16 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-export const repoRoot = path.resolve(__dirname, '..', '..');
+/** The repository root (holding package.json), from tests/ (ts-jest) or dist/tests/ (compiled). */
+export const repoRoot = ((): string => {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`package.json not found above ${__dirname}`);
+    dir = up;
+  }
+  return dir;
+})();
 export const skiffBin = path.join(repoRoot, 'bin', 'skiff');
 
 export type StoreKind = 'skiff' | 'etcd';
