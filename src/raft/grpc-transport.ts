@@ -68,7 +68,6 @@ class Peer {
   private client: PeerServiceClient | undefined;
   private stream: grpc.ClientWritableStream<unknown> | undefined;
   private queue: Buffer[] = [];
-  private flushScheduled = false;
   private reconnectDelayMs: number = transportLimits.reconnectDelayMsMin;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -107,10 +106,6 @@ class Peer {
       return;
     }
     this.queue.push(encodeMessage(m));
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
   }
 
   private openStream(): grpc.ClientWritableStream<unknown> | undefined {
@@ -147,7 +142,6 @@ class Peer {
   }
 
   flush(): void {
-    this.flushScheduled = false;
     if (this.closed || this.queue.length === 0) return;
     const stream = this.openStream();
     if (!stream) return;
@@ -345,11 +339,16 @@ export class GrpcTransport implements Transport {
     );
   }
 
+  /** Queues the messages and writes each peer's share as one batch right away (one batch per Ready). */
   send(messages: Message[]): void {
+    const touched = new Set<Peer>();
     for (const m of messages) {
       const p = this.peers.get(m.to);
-      if (p) p.enqueue(m);
+      if (!p) continue;
+      p.enqueue(m);
+      touched.add(p);
     }
+    for (const p of touched) p.flush();
   }
 
   sendSnapshot(m: Message, source: SnapshotSource): Promise<boolean> {

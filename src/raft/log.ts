@@ -216,8 +216,13 @@ export class RaftLog {
   }
 
   termOrUndefined(i: number): number | undefined {
+    // Bounds first: this is on the hot path (every appended entry is matched), and a thrown
+    // error costs a stack trace.
+    if (i < this.firstIndex() - 1 || i > this.lastIndex()) return undefined;
+    const t = this.unstable.maybeTerm(i);
+    if (t !== undefined) return t;
     try {
-      return this.term(i);
+      return this.storage.term(i);
     } catch (e) {
       if (isRaftError(e, 'ERR_COMPACTED') || isRaftError(e, 'ERR_UNAVAILABLE')) return undefined;
       throw e;

@@ -260,9 +260,17 @@ export class RaftNode {
       await this.opts.stateMachine.restoreStaged(rd.snapshot.metadata);
       this.appliedIndex = rd.snapshot.metadata.index;
     }
-    const t0 = performance.now();
-    await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: rd.mustSync });
-    if (rd.mustSync) this.onFsync.fire((performance.now() - t0) / 1000);
+    if (rd.mustSync) {
+      const t0 = performance.now();
+      await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: true });
+      this.onFsync.fire((performance.now() - t0) / 1000);
+    } else {
+      // Only the commit index changed: nothing promised depends on it being on disk (it can
+      // be learned again), so the write is not waited for; later writes stay ordered after it.
+      this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: false }).catch((e: unknown) => {
+        this.log.error({ err: String(e) }, 'writing the commit index failed');
+      });
+    }
     this.sendMessages(rd.messagesAfterPersist);
     if (rd.committedEntries.length > 0) await this.applyEntries(rd.committedEntries);
     for (const rs of rd.readStates) this.readStateArrived(rs.index, rs.context);
