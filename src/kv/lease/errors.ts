@@ -27,14 +27,5 @@ export function isLeaseError(e: unknown, code?: LeaseErrorCode): e is LeaseError
   return e instanceof LeaseError && (code === undefined || e.code === code);
 }
 
-/** A broken invariant is a bug: crash, never catch. */
-export class AssertionFailure extends Error {
-  constructor(message: string) {
-    super(`assertion failed: ${message}`);
-    this.name = 'AssertionFailure';
-  }
-}
-
-export function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new AssertionFailure(message);
-}
+// One assertion helper for the whole project: a broken invariant is a bug (crash, never catch).
+export { AssertionFailure, assert } from '../../raft';
