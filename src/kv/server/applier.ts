@@ -69,8 +69,6 @@ export interface ApplierOptions {
   initialMembership: MembershipState;
 }
 
-const emptyHeader = (): pb.ResponseHeader => ({ cluster_id: 0, member_id: 0, revision: 0, raft_term: 0 });
-
 export class KvStateMachine implements StateMachine {
   readonly wait = new Wait<ApplyResult>();
   /** Fired after the store was replaced by a snapshot from the leader. */
@@ -223,16 +221,14 @@ export class KvStateMachine implements StateMachine {
       case 'txn': {
         const tw = store.write();
         let resp: pb.TxnResponse;
-        const inner = emptyHeader();
         try {
           if (this.noSpace() && hasPut(r.req)) throw errors.ErrGRPCNoSpace;
-          resp = applyTxn(tw, r.req, lessor, inner);
+          resp = applyTxn(tw, r.req, lessor);
         } catch (e) {
           tw.end();
           throw e;
         }
         const revision = tw.end();
-        inner.revision = revision;
         return { ok: true, revision, resp: { op: 'txn', resp } };
       }
       case 'compaction': {

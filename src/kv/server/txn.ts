@@ -131,7 +131,8 @@ export function readOnlyTxn(view: ReadView, t: pb.TxnRequest, header: pb.Respons
   const ops = succeeded ? t.success : t.failure;
   const responses: pb.ResponseOp[] = ops.map((op) => {
     if (op.request === 'request_range') return { response: 'response_range', response_range: doRange(view, op.request_range, innerHeader) };
-    if (op.request === 'request_txn') return { response: 'response_txn', response_txn: readOnlyTxn(view, op.request_txn, innerHeader, innerHeader) };
+    // A nested txn's own header stays empty, as in etcd's newTxnResp.
+    if (op.request === 'request_txn') return { response: 'response_txn', response_txn: readOnlyTxn(view, op.request_txn, opHeader(0), innerHeader) };
     throw new Error('assertion failed: write op in a read-only txn');
   });
   return { header, succeeded, responses };
@@ -183,29 +184,41 @@ export function applyDeleteRange(tw: WriteTxn, d: pb.DeleteRangeRequest, leases:
   return { header, deleted: deleted.length, prev_kvs: d.prev_kv ? deleted.map(toPbKv) : [] };
 }
 
+/** A header with only a revision, as etcd puts on the responses inside a txn. */
+function opHeader(revision: number): pb.ResponseHeader {
+  return { cluster_id: 0, member_id: 0, revision, raft_term: 0 };
+}
+
 /**
  * Runs a txn inside a write transaction: compares, then the chosen branch's ops in order
  * (each seeing the earlier ones). Preconditions are checked first, so a failing txn
- * writes nothing. Inner responses carry a header with only the revision, as etcd's do;
- * it is filled in by the caller once the revision is known.
+ * writes nothing. Each inner response's header carries only the revision the write
+ * transaction was at right after that op, as etcd's storeTxnWrite reports it: the begin
+ * revision until something changed, then the begin revision + 1 (so a range or a no-op
+ * delete before the first write says the begin revision). A nested txn's own header stays
+ * empty (revision 0), as etcd's newTxnResp leaves it. The caller sets the top-level header.
  */
-export function applyTxn(tw: WriteTxn, t: pb.TxnRequest, leases: LeaseAttachments, innerHeader: pb.ResponseHeader, top = true): pb.TxnResponse {
+export function applyTxn(tw: WriteTxn, t: pb.TxnRequest, leases: LeaseAttachments, top = true): pb.TxnResponse {
   if (top) checkOps(tw, t, leases);
   const succeeded = evalCompares(tw, t);
   const ops = succeeded ? t.success : t.failure;
   const responses: pb.ResponseOp[] = ops.map((op): pb.ResponseOp => {
     switch (op.request) {
       case 'request_range':
-        return { response: 'response_range', response_range: doRange(tw, op.request_range, innerHeader) };
-      case 'request_put':
-        return { response: 'response_put', response_put: applyPut(tw, op.request_put, leases, innerHeader) };
-      case 'request_delete_range':
-        return { response: 'response_delete_range', response_delete_range: applyDeleteRange(tw, op.request_delete_range, leases, innerHeader) };
+        return { response: 'response_range', response_range: doRange(tw, op.request_range, opHeader(tw.revision)) };
+      case 'request_put': {
+        const resp = applyPut(tw, op.request_put, leases, null);
+        return { response: 'response_put', response_put: { ...resp, header: opHeader(tw.revision) } };
+      }
+      case 'request_delete_range': {
+        const resp = applyDeleteRange(tw, op.request_delete_range, leases, null);
+        return { response: 'response_delete_range', response_delete_range: { ...resp, header: opHeader(tw.revision) } };
+      }
       case 'request_txn':
-        return { response: 'response_txn', response_txn: applyTxn(tw, op.request_txn, leases, innerHeader, false) };
+        return { response: 'response_txn', response_txn: applyTxn(tw, op.request_txn, leases, false) };
     }
   });
-  return { header: innerHeader, succeeded, responses };
+  return { header: opHeader(0), succeeded, responses };
 }
 
 /**
