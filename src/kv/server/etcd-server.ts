@@ -563,7 +563,8 @@ export class EtcdServer {
 
   memberList(): pb.MemberListResponse {
     return {
-      header: this.header(),
+      // etcd's ClusterServer fills only cluster id, member id and raft term: no revision.
+      header: { ...this.header(), revision: 0 },
       members: this.sm.membership.list().map((m) => ({ ID: m.id, name: m.name, peerURLs: m.peerUrls, clientURLs: m.clientUrls, isLearner: m.isLearner })),
     };
   }
