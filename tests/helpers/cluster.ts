@@ -23,15 +23,23 @@ export const skiffBin = path.join(repoRoot, 'bin', 'skiff');
 
 export type StoreKind = 'skiff' | 'etcd';
 
+/** Ports this process handed out: the kernel may offer a just-closed port again. */
+const portsHandedOut = new Set<number>();
+
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = net.createServer();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
     });
-  });
+    if (portsHandedOut.has(port)) continue;
+    portsHandedOut.add(port);
+    return port;
+  }
 }
 
 /** Whether a program is on PATH. */
@@ -131,7 +139,13 @@ export class StoreCluster {
       ];
     }
     for (let i = 0; i < n; i++) c.spawnMember(i);
-    await c.waitHealthy();
+    try {
+      await c.waitHealthy();
+    } catch (e) {
+      // The caller never gets the cluster to stop it: stop what was started here.
+      await c.stop(); // the error carries the log tail already
+      throw e;
+    }
     return c;
   }
 
