@@ -10,8 +10,9 @@ import type { CommandModule } from 'yargs';
 import { simCommand } from './commands/sim';
 import { normalizeGoFlags, storeCommand } from './commands/store';
 import { clusterCommand } from './commands/cluster';
+import { snapshotCommand } from './commands/snapshot';
 
-const commands: ReadonlyArray<CommandModule<any, any>> = [clusterCommand, simCommand, storeCommand];
+const commands: ReadonlyArray<CommandModule<any, any>> = [clusterCommand, simCommand, snapshotCommand, storeCommand];
 
 /**
  * The version in the project's package.json. Found by walking up from this file, because

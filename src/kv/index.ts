@@ -3,3 +3,5 @@ export { EtcdServer, serverVersion } from './server/etcd-server';
 export { ConfigError, parseInitialCluster, parseUrls, serverDefaults, validateConfig, hostPort } from './server/config';
 export type { ServerConfig, MemberUrls } from './server/config';
 export { createLogger } from './server/logger';
+export { describeRestore, restoreSnapshot } from './server/snapshot-restore';
+export type { SnapshotRestoreOptions, SnapshotRestoreResult } from './server/snapshot-restore';

@@ -8,7 +8,7 @@ import { ClassicLevel } from 'classic-level';
 import { Packr } from 'msgpackr';
 import { assert, RaftError } from './errors';
 import { InitialState, MemoryStorage, Storage } from './storage';
-import { ConfState, emptyConfState, emptyHardState, Entry, HardState, Snapshot, SnapshotMetadata } from './types';
+import { ConfState, emptyConfState, emptyHardState, Entry, HardState, NodeId, Snapshot, SnapshotMetadata } from './types';
 import { entriesLimitedBySize } from './util';
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -74,9 +74,9 @@ export class DiskStorage implements Storage {
    * Writes the initial configuration of a new cluster (the same entries on every founding
    * member, as MemoryStorage.bootstrap makes them). Only on an empty storage.
    */
-  async bootstrap(confState: ConfState): Promise<void> {
+  async bootstrap(confState: ConfState, contexts?: ReadonlyMap<NodeId, string>): Promise<void> {
     assert(this.isEmpty(), 'bootstrap of a storage that is not empty');
-    const boot = MemoryStorage.bootstrap(confState);
+    const boot = MemoryStorage.bootstrap(confState, contexts);
     const last = boot.lastIndex();
     await this.save({ entries: last > 0 ? boot.entries(1, last + 1, Infinity) : [], hardState: boot.hardStateNow(), sync: true });
   }

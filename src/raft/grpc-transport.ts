@@ -224,6 +224,8 @@ export class GrpcTransport implements Transport {
   readonly channelCredentials: grpc.ChannelCredentials;
   private readonly server: grpc.Server;
   private readonly peers = new Map<NodeId, Peer>();
+  /** When a batch from each peer last arrived (ms since the epoch). */
+  private readonly lastHeardMs = new Map<NodeId, number>();
   private boundPort = 0;
   /** Messages dropped because a peer's queue was full. */
   dropped = 0;
@@ -268,6 +270,7 @@ export class GrpcTransport implements Transport {
             return;
           }
           batches++;
+          if (batch.route && batch.route.from !== 0) this.lastHeardMs.set(batch.route.from, Date.now());
           for (const b of batch.messages) {
             messages++;
             this.handler?.step(decodeMessage(b));
@@ -357,6 +360,16 @@ export class GrpcTransport implements Transport {
     return p.sendSnapshot(m, source);
   }
 
+  /** Serves another service on the peer port; call before start(). */
+  addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+    this.server.addService(service, implementation);
+  }
+
+  /** When traffic from peer `id` last arrived (ms since the epoch), 0 if never (etcd's ActiveSince). */
+  heardFromMs(id: NodeId): number {
+    return this.lastHeardMs.get(id) ?? 0;
+  }
+
   addPeer(id: NodeId, url: string): void {
     if (id === this.id) return;
     const old = this.peers.get(id);
@@ -368,6 +381,12 @@ export class GrpcTransport implements Transport {
   removePeer(id: NodeId): void {
     this.peers.get(id)?.close();
     this.peers.delete(id);
+    this.lastHeardMs.delete(id);
+  }
+
+  /** Ids of the peers messages are sent to. */
+  peerIds(): NodeId[] {
+    return [...this.peers.keys()];
   }
 
   async stop(): Promise<void> {

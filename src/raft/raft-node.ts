@@ -50,6 +50,13 @@ export interface StateMachine {
   stageSnapshot(metadata: SnapshotMetadata, chunks: AsyncIterable<Uint8Array>): Promise<void>;
   /** Replaces the state with the staged snapshot (Raft accepted it); durable when it resolves. */
   restoreStaged(metadata: SnapshotMetadata): Promise<void>;
+  /**
+   * Optional: judges a committed ConfChange against the state after everything before it
+   * was applied, before Raft applies it (etcd's ValidateConfigurationChange). A reason
+   * refuses it: Raft leaves the configuration as it was and apply() gets it with no
+   * confState. Must decide the same on every member.
+   */
+  refuseConfChange?(change: ConfChangeV2, index: number): string | undefined;
 }
 
 export interface RaftNodeOptions {
@@ -338,14 +345,22 @@ export class RaftNode {
   }
 
   private async applyEntries(entries: Entry[]): Promise<void> {
-    const batch: Applied[] = [];
+    let batch: Applied[] = [];
+    const sm = this.opts.stateMachine;
     for (const entry of entries) {
       if (entry.index <= this.appliedIndex) continue; // already in the state machine (restart)
       if (entry.type === EntryType.ConfChange) {
         const change = decodeConfChange(entry.data);
+        // The state machine judges the change on the state right before it.
+        if (sm.refuseConfChange && batch.length > 0) {
+          await sm.apply(batch);
+          batch = [];
+        }
+        const refusal = sm.refuseConfChange?.(change, entry.index);
         let confState: ConfState | undefined;
         try {
-          confState = this.rn.applyConfChange(change);
+          if (refusal === undefined) confState = this.rn.applyConfChange(change);
+          else this.log.warn({ index: entry.index, reason: refusal }, 'configuration change refused by the state machine');
         } catch (e) {
           if (!(e instanceof RaftError && e.code === 'ERR_CONF_CHANGE')) throw e;
           this.log.warn({ index: entry.index, err: e.message }, 'configuration change refused');

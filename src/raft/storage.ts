@@ -5,7 +5,7 @@
 
 import { assert, RaftError } from './errors';
 import { encodeConfChange } from './confchange';
-import { ConfChangeSingle, ConfState, emptyConfState, emptyHardState, Entry, EntryType, HardState, Snapshot } from './types';
+import { ConfChangeSingle, ConfState, emptyConfState, emptyHardState, Entry, EntryType, HardState, NodeId, Snapshot } from './types';
 import { entriesLimitedBySize } from './util';
 
 export interface InitialState {
@@ -40,8 +40,10 @@ export class MemoryStorage implements Storage {
    * to the log as committed ConfChange entries of term 1 (one per member), so that a member
    * added later learns the whole membership history by replaying the log from index 1.
    * An empty configuration gives an empty storage (a member that will join a cluster).
+   * `contexts` gives each node's entry its ConfChange context (the application's
+   * description of the member, as etcd puts it there).
    */
-  static bootstrap(confState: ConfState): MemoryStorage {
+  static bootstrap(confState: ConfState, contexts?: ReadonlyMap<NodeId, string>): MemoryStorage {
     const s = new MemoryStorage();
     const changes: ConfChangeSingle[] = [
       ...confState.voters.map((nodeId): ConfChangeSingle => ({ type: 'addNode', nodeId })),
@@ -49,7 +51,14 @@ export class MemoryStorage implements Storage {
     ];
     assert(confState.votersOutgoing.length === 0, 'cannot bootstrap a joint configuration');
     if (changes.length === 0) return s;
-    s.append(changes.map((c, i) => ({ term: 1, index: i + 1, type: EntryType.ConfChange, data: encodeConfChange({ transition: 'auto', changes: [c] }) })));
+    s.append(
+      changes.map((c, i) => ({
+        term: 1,
+        index: i + 1,
+        type: EntryType.ConfChange,
+        data: encodeConfChange({ transition: 'auto', changes: [c], context: contexts?.get(c.nodeId) }),
+      })),
+    );
     s.setHardState({ term: 1, vote: 0, commit: changes.length });
     return s;
   }

@@ -18,6 +18,9 @@ export const readBatchRecordsMax = 1024;
  */
 export const dbWriteBufferBytes = 32 * 1024 * 1024;
 
+/** A defragment waits at most this long for snapshot streams reading the old db to finish. */
+export const defragReaderWaitMsMax = 10_000;
+
 /** A single snapshot frame (one db record) may not exceed this: a corrupt length fails fast. */
 export const snapshotFrameBytesMax = 64 * 1024 * 1024;
 

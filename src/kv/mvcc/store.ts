@@ -29,7 +29,7 @@ import {
 import { MvccError, assert, isMvccError } from './errors';
 import { KeyIndex, RevEntry } from './key-index';
 import { EMPTY_BYTES, keyString, ownedBytes } from './keys';
-import { dbWriteBufferBytes, readBatchRecordsMax, restoreBatchBytesMax } from './limits';
+import { dbWriteBufferBytes, defragReaderWaitMsMax, readBatchRecordsMax, restoreBatchBytesMax } from './limits';
 import { DbRecord, decodeSnapshot, encodeSnapshot } from './snapshot-format';
 import { KeyValue } from './types';
 
@@ -47,9 +47,11 @@ export class MvccStore<M = unknown> extends MvccCore {
   /** The meta record as last written (or read on open); the header of snapshots. */
   private savedMetaRecord: Buffer;
   private dbSizeCache: number | undefined;
+  /** Snapshot streams reading the db (a defragment waits for them before replacing it). */
+  private snapshotReaders = 0;
 
   private constructor(
-    private readonly db: Db,
+    private db: Db,
     /** The store's directory. */
     readonly dir: string,
   ) {
@@ -62,6 +64,7 @@ export class MvccStore<M = unknown> extends MvccCore {
    * the state of the last flush. `savedMeta` is the meta passed to that flush.
    */
   static async open<M = unknown>(dir: string): Promise<MvccStore<M>> {
+    await finishDefragment(dir);
     await fs.promises.mkdir(dir, { recursive: true });
     const db: Db = new ClassicLevel<Buffer, Buffer>(dir, DB_OPTIONS);
     await db.open();
@@ -248,13 +251,19 @@ export class MvccStore<M = unknown> extends MvccCore {
       header: this.savedMetaRecord,
     }));
     opened.catch(() => undefined); // reported when the stream is read
+    const readers = { enter: () => this.snapshotReaders++, leave: () => this.snapshotReaders-- };
     return {
       [Symbol.asyncIterator]: async function* () {
-        const { iterator, header } = await opened;
+        readers.enter();
         try {
-          yield* encodeSnapshot(header, batches(iterator));
+          const { iterator, header } = await opened;
+          try {
+            yield* encodeSnapshot(header, batches(iterator));
+          } finally {
+            await iterator.close();
+          }
         } finally {
-          await iterator.close();
+          readers.leave();
         }
       },
     };
@@ -310,6 +319,55 @@ export class MvccStore<M = unknown> extends MvccCore {
     return MvccStore.open<M>(dir);
   }
 
+  /**
+   * Rewrites the db on disk (etcd's defrag, which copies bbolt into a new file): every live
+   * record is copied into a fresh db in `<dir>.defrag`, which then replaces `dir`, so the
+   * space of deleted and compacted records is given back (LevelDB's own compactRange leaves
+   * a memtable flushed past level 0 as it is). Runs after the disk writes queued before it
+   * and holds later ones back; waits for snapshot streams still reading the old db. The
+   * data is unchanged. A crash midway leaves the old or the new db, never neither (open()
+   * finishes the swap).
+   */
+  defragment(): Promise<void> {
+    if (this.closed) return Promise.reject(new MvccError('ERR_STORE_FAILED', 'store is closed'));
+    return this.onDisk(async () => {
+      const { tmp, done, old } = defragPaths(this.dir);
+      await fs.promises.rm(tmp, { recursive: true, force: true });
+      await fs.promises.rm(done, { recursive: true, force: true });
+      const fresh: Db = new ClassicLevel<Buffer, Buffer>(tmp, DB_OPTIONS);
+      await fresh.open();
+      try {
+        const it = this.db.iterator();
+        try {
+          for (;;) {
+            const records = await it.nextv(readBatchRecordsMax);
+            if (records.length === 0) break;
+            await fresh.batch(records.map(([key, value]) => ({ type: 'put' as const, key, value })));
+          }
+        } finally {
+          await it.close();
+        }
+        // Everything into sorted tables now, so that the size shows right away.
+        await fresh.compactRange(Buffer.from([0x00]), Buffer.alloc(REV_KEY_BYTES + 1, 0xff));
+        await fresh.close();
+      } catch (e) {
+        await fresh.close().catch(() => undefined);
+        await fs.promises.rm(tmp, { recursive: true, force: true });
+        throw e;
+      }
+      await fs.promises.rename(tmp, done);
+      // Streams still reading the old db get a little time to finish; later ones fail (and are retried).
+      for (let waitedMs = 0; this.snapshotReaders > 0 && waitedMs < defragReaderWaitMsMax; waitedMs += 10) await new Promise((r) => setTimeout(r, 10));
+      await this.db.close();
+      await fs.promises.rename(this.dir, old);
+      await fs.promises.rename(done, this.dir);
+      this.db = new ClassicLevel<Buffer, Buffer>(this.dir, DB_OPTIONS);
+      await this.db.open();
+      await fs.promises.rm(old, { recursive: true, force: true });
+      this.dbSizeCache = undefined;
+    });
+  }
+
   /** Approximate size of the db on disk in bytes (the files in its directory), for Status. */
   dbSizeBytes(): number {
     if (this.dbSizeCache !== undefined) return this.dbSizeCache;
@@ -336,6 +394,21 @@ export class MvccStore<M = unknown> extends MvccCore {
     await this.diskChain;
     await this.db.close();
   }
+}
+
+function defragPaths(dir: string): { tmp: string; done: string; old: string } {
+  const d = path.resolve(dir);
+  return { tmp: `${d}.defrag`, done: `${d}.defragged`, old: `${d}.predefrag` };
+}
+
+/** Completes (or undoes) a defragment that stopped midway; see MvccStore.defragment. */
+async function finishDefragment(dir: string): Promise<void> {
+  const { tmp, done, old } = defragPaths(dir);
+  if (!fs.existsSync(dir)) {
+    if (fs.existsSync(done)) await fs.promises.rename(done, dir);
+    else if (fs.existsSync(old)) await fs.promises.rename(old, dir);
+  }
+  for (const p of [tmp, done, old]) await fs.promises.rm(p, { recursive: true, force: true });
 }
 
 async function* batches(it: { nextv(size: number): Promise<Array<[Buffer, Buffer]>> }): AsyncGenerator<DbRecord[]> {

@@ -5,12 +5,13 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Applied, ConfState, Logger, SnapshotMetadata, SnapshotSource, StateMachine } from '../../raft';
+import type { Applied, ConfChangeV2, ConfState, Logger, SnapshotMetadata, SnapshotSource, StateMachine } from '../../raft';
 import { Emitter } from '../../raft';
 import * as errors from '../errors';
 import { MvccStore } from '../mvcc';
 import type * as pb from '../proto';
 import { isLeaseError, Lessor, LessorState } from '../lease';
+import { confChangeError, memberUpdateError } from './members';
 import { Membership, MembershipState } from './membership';
 import { decodeConfContext, decodeEnvelope, InternalRequest } from './requests';
 import { applyDeleteRange, applyPut, applyTxn, LeaseAttachments, mapMvccError } from './txn';
@@ -158,25 +159,30 @@ export class KvStateMachine implements StateMachine {
     });
   }
 
+  /** etcd's ValidateConfigurationChange, before Raft applies the change (see members.ts). */
+  refuseConfChange(change: ConfChangeV2): string | undefined {
+    return confChangeError(this.membership, change)?.message;
+  }
+
   private applyConfChange(a: Applied): void {
     const cc = a.confChange!;
     if (cc.confState) this.confState = cc.confState;
     const ctx = decodeConfContext(cc.change.context);
-    if (cc.confState && ctx?.member) {
+    if (cc.confState) {
       for (const ch of cc.change.changes) {
         if (ch.type === 'removeNode') this.membership.remove(ch.nodeId);
         else if (this.membership.get(ch.nodeId)) {
           if (ch.type === 'addNode') this.membership.promote(ch.nodeId);
-        } else {
+        } else if (ctx?.member) {
           this.membership.add({ ...ctx.member, id: ch.nodeId, isLearner: ch.type === 'addLearner' });
         }
       }
-    } else if (cc.confState) {
-      for (const ch of cc.change.changes) if (ch.type === 'removeNode') this.membership.remove(ch.nodeId);
     }
-    const result: ApplyResult = cc.confState
-      ? { ok: true, revision: this.store.revision, resp: { op: 'confChange', confState: cc.confState, members: this.membership } }
-      : { ok: false, error: new Error('configuration change refused') };
+    // Refused: by the membership checks (the same verdict as refuseConfChange, on the same state) or by Raft.
+    const refusal = cc.confState ? undefined : (confChangeError(this.membership, cc.change) ?? new Error('configuration change refused'));
+    const result: ApplyResult = refusal
+      ? { ok: false, error: refusal }
+      : { ok: true, revision: this.store.revision, resp: { op: 'confChange', confState: cc.confState, members: this.membership } };
     if (ctx && ctx.m === this.opts.memberId) this.wait.trigger(ctx.n, result);
     this.onConfChange.fire({ index: a.entry.index, confState: cc.confState });
   }
@@ -266,6 +272,13 @@ export class KvStateMachine implements StateMachine {
       }
       case 'memberAttributes': {
         this.membership.setAttributes(r.memberId, { name: r.name, clientUrls: r.clientUrls });
+        return { ok: true, revision: store.revision, resp: { op: 'memberAttributes' } };
+      }
+      case 'memberUpdate': {
+        const refused = memberUpdateError(this.membership, r.memberId, r.peerUrls);
+        if (refused) throw refused;
+        this.membership.setPeerUrls(r.memberId, r.peerUrls);
+        this.onConfChange.fire({ index: this.index, confState: this.confState });
         return { ok: true, revision: store.revision, resp: { op: 'memberAttributes' } };
       }
     }

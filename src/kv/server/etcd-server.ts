@@ -17,9 +17,12 @@ import { ApplyResult, KvStateMachine, mapLeaseError, StoreMeta } from './applier
 import { AutoCompactor } from './compactor';
 import { hostPort, parseRetentionMs, ServerConfig } from './config';
 import { idToHex } from './ids';
-import { Membership } from './membership';
+import { Maintenance, leaseGrantCost, putCost, txnCost } from './maintenance';
+import { MemberAdmin } from './members';
+import { Membership, MembershipState } from './membership';
 import { StoreMetrics } from './metrics';
-import { encodeEnvelope, InternalRequest } from './requests';
+import { discoverCluster, fetchClusterView, peerMembersService } from './peer-members';
+import { encodeConfContext, encodeEnvelope, InternalRequest } from './requests';
 import { registerServices } from './services';
 import { checkPutRequest, checkRangeRequest, checkTxnRequest, doRange, isTxnReadOnly, readOnlyTxn } from './txn';
 
@@ -32,11 +35,25 @@ export const serverLimits = Object.freeze({
   leaseRenewForwardTimeoutMs: 5000,
   /** Pending proposals of this member (etcd's maxPendingProposals-like bound, on bytes too). */
   pendingProposalsMax: 10_000,
+  /** A member that applied its own removal stops this long after (etcd waits as long). */
+  removedStopDelayMs: 1000,
+  /** A member without a leader for this many election timeouts asks its peers whether it was removed. */
+  removalCheckElectionTimeouts: 3,
+  /** A member joining an existing cluster looks for it this long before giving up. */
+  joinDiscoveryMs: 30_000,
 });
+
+const removedStopDelayMs = serverLimits.removedStopDelayMs;
+
+function removalCheckIntervalMs(config: ServerConfig): number {
+  return serverLimits.removalCheckElectionTimeouts * config.electionTimeoutMs;
+}
 
 interface Identity {
   memberId: number;
   clusterId: number;
+  /** A member that joined an existing cluster: its peers' URLs as it found them (its transport's first peers). */
+  joinedPeers?: { id: number; peerUrl: string }[];
 }
 
 /** A WatchSource over whichever MvccStore is current (a snapshot restore replaces it). */
@@ -99,9 +116,16 @@ export class EtcdServer {
   private timers: NodeJS.Timeout[] = [];
   private compactor: AutoCompactor | undefined;
   private stopping = false;
+  private removed = false;
+  private checkingRemoved = false;
+  private leaderSeenMs = Date.now();
   private published = false;
   private readonly leaderWaiters = new Set<() => void>();
   private leaseClient: { url: string; client: pb.ServiceClient<'Lease'> } | undefined;
+  /** Cluster.MemberAdd/Remove/Update/Promote. */
+  readonly members: MemberAdmin;
+  /** Maintenance.Snapshot/Defragment/MoveLeader and the space quota. */
+  readonly maintenance: Maintenance;
   /** Bound addresses of the client listeners (after start). */
   readonly clientAddresses: string[] = [];
 
@@ -120,6 +144,8 @@ export class EtcdServer {
     this.closed = new Promise((r) => (this.resolveClosed = r));
     // Request ids and lease ids must not repeat across restarts: start from the clock.
     this.seq = Date.now() * 1000;
+    this.members = new MemberAdmin(this);
+    this.maintenance = new Maintenance(this);
     this.leaseIdSeq = (Date.now() % 2 ** 32) * 256;
     this.source = new StoreSource(this.sm.store);
     this.watchHub = new WatchHub({ source: this.source, responseBytesMax: watchResponseBytesMaxFor(config.maxRequestBytes) });
@@ -134,19 +160,27 @@ export class EtcdServer {
   static async start(config: ServerConfig, logger: Logger): Promise<EtcdServer> {
     const memberDir = path.join(config.dataDir, 'member');
     await fs.promises.mkdir(memberDir, { recursive: true });
-    const identity = await loadIdentity(memberDir, config);
+    const identity = await loadIdentity(memberDir, config, logger);
     const initial = Membership.initial(config.initialCluster, config.initialClusterToken);
+    // The membership is built by applying the log from its first entry (a new cluster's
+    // bootstrap entries describe its founding members), as every member does the same.
+    const unapplied: MembershipState = { clusterId: identity.clusterId, members: [], removed: [] };
     const electionTicks = Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs));
     const lessor = new Lessor({ minLeaseTtlSeconds: minLeaseTtlSecondsFor({ electionTimeoutMs: config.electionTimeoutMs, heartbeatIntervalMs: config.heartbeatIntervalMs }) });
-    const sm = await KvStateMachine.open({ dir: memberDir, memberId: identity.memberId, lessor, logger, initialMembership: initial.state() });
+    const sm = await KvStateMachine.open({ dir: memberDir, memberId: identity.memberId, lessor, logger, initialMembership: unapplied });
     const storage = await DiskStorage.open(path.join(memberDir, 'raft'));
     if (storage.isEmpty() && config.initialClusterState === 'new' && sm.applied().index === 0) {
       const voters = initial.list().map((m) => m.id);
-      await storage.bootstrap({ voters, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false });
+      const contexts = new Map(initial.list().map((m) => [m.id, encodeConfContext({ m: 0, n: 0, op: 'add', member: m })]));
+      await storage.bootstrap({ voters, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false }, contexts);
       logger.info({ members: voters.map(idToHex), cluster: idToHex(identity.clusterId) }, 'bootstrapped a new cluster');
     }
     const peers = new Map<number, string>();
+    for (const p of identity.joinedPeers ?? []) peers.set(p.id, p.peerUrl);
+    // Until the bootstrap entries are applied, the founding members are known from the flags.
+    if (sm.membership.list().length === 0 && !identity.joinedPeers) for (const m of initial.list()) peers.set(m.id, m.peerUrls[0]);
     for (const m of sm.membership.list()) peers.set(m.id, m.peerUrls[0]);
+    for (const id of sm.membership.state().removed) peers.delete(id);
     const transport = new GrpcTransport({ id: identity.memberId, clusterId: identity.clusterId, listen: hostPort(config.listenPeerUrls[0]), peers, logger });
     const raft = new RaftNode({
       id: identity.memberId,
@@ -160,6 +194,8 @@ export class EtcdServer {
       logger,
     });
     const server = new EtcdServer(config, { identity, raft, sm, lessor, storage, transport, logger });
+    const pm = peerMembersService(() => ({ clusterId: server.clusterId, memberId: server.memberId, membership: sm.membership.state(), appliedIndex: sm.applied().index }));
+    transport.addService(pm.service, pm.implementation);
     await server.serve();
     return server;
   }
@@ -179,6 +215,7 @@ export class EtcdServer {
     await this.startHttp();
     this.timers.push(setInterval(() => this.revokeExpiredLeases(), expiredCheckIntervalMs));
     this.timers.push(setInterval(() => this.updateMetrics(), 1000));
+    this.timers.push(setInterval(() => void this.checkRemovedWhileCutOff(), removalCheckIntervalMs(this.config)));
     for (const t of this.timers) t.unref();
     this.startCompactor();
     this.log.info({ id: idToHex(this.memberId), cluster: idToHex(this.clusterId), client: this.clientAddresses }, 'serving client requests');
@@ -294,11 +331,61 @@ export class EtcdServer {
   }
 
   private syncPeers(): void {
-    const ids = new Set<number>();
-    for (const m of this.sm.membership.list()) {
-      ids.add(m.id);
+    const membership = this.sm.membership;
+    for (const m of membership.list()) {
       if (m.id !== this.memberId && m.peerUrls.length > 0) this.transport.addPeer(m.id, m.peerUrls[0]);
     }
+    for (const id of this.transport.peerIds()) if (membership.isRemoved(id)) this.transport.removePeer(id);
+    if (membership.isRemoved(this.memberId)) this.removedFromCluster();
+  }
+
+  /** etcd: a member that applies its own removal stops (after a moment, so that answers get out). */
+  private removedFromCluster(): void {
+    if (this.stopping || this.removed) return;
+    this.removed = true;
+    this.log.warn({ id: idToHex(this.memberId) }, 'the member has been permanently removed from the cluster');
+    const t = setTimeout(() => void this.stop(), removedStopDelayMs);
+    t.unref();
+  }
+
+  /**
+   * A removed member may never see its removal committed (the leader stops replicating to
+   * it): one that has had no leader for a while asks its peers, and stops if they say it
+   * was removed.
+   */
+  private async checkRemovedWhileCutOff(): Promise<void> {
+    if (this.raft.leader !== None) {
+      this.leaderSeenMs = Date.now();
+      return;
+    }
+    if (this.stopping || this.checkingRemoved || Date.now() - this.leaderSeenMs < removalCheckIntervalMs(this.config)) return;
+    this.checkingRemoved = true;
+    try {
+      for (const m of this.sm.membership.list()) {
+        if (m.id === this.memberId || m.peerUrls.length === 0) continue;
+        try {
+          const view = await fetchClusterView(m.peerUrls[0], this.config.electionTimeoutMs);
+          if (view.clusterId === this.clusterId && view.membership.removed.includes(this.memberId)) {
+            this.removedFromCluster();
+            return;
+          }
+        } catch {
+          // unreachable: ask the next one
+        }
+      }
+    } finally {
+      this.checkingRemoved = false;
+    }
+  }
+
+  /** A fresh id for a request waiting on its Raft entry (proposals and conf changes share them). */
+  nextRequestId(): number {
+    return ++this.seq;
+  }
+
+  /** When the peer transport last heard from member id (ms since the epoch), 0 if never. */
+  heardFromMs(id: number): number {
+    return this.transport.heardFromMs(id);
   }
 
   private afterApply(): void {
@@ -350,7 +437,7 @@ export class EtcdServer {
 
   // ---- proposing and reading ----
 
-  private waitForLeader(timeoutMs: number): Promise<void> {
+  waitForLeader(timeoutMs: number): Promise<void> {
     if (this.raft.leader !== None) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
@@ -425,6 +512,7 @@ export class EtcdServer {
 
   async put(req: pb.PutRequest): Promise<pb.PutResponse> {
     checkPutRequest(req);
+    await this.maintenance.checkQuota(putCost(req));
     const res = await this.propose({ op: 'put', req });
     if (res.resp.op !== 'put') throw new Error('assertion failed: put result');
     return { ...res.resp.resp, header: this.header(res.revision) };
@@ -446,6 +534,8 @@ export class EtcdServer {
       const rev = store.revision;
       return readOnlyTxn(store, req, this.header(rev), { cluster_id: 0, member_id: 0, revision: rev, raft_term: 0 });
     }
+    const cost = txnCost(req);
+    if (cost > 0) await this.maintenance.checkQuota(cost);
     const res = await this.propose({ op: 'txn', req });
     if (res.resp.op !== 'txn') throw new Error('assertion failed: txn result');
     return { ...res.resp.resp, header: this.header(res.revision) };
@@ -467,6 +557,7 @@ export class EtcdServer {
 
   async leaseGrant(req: pb.LeaseGrantRequest): Promise<pb.LeaseGrantResponse> {
     if (!pb.isWireSafeId(req.ID)) throw errors.ErrGRPCLeaseNotFound;
+    await this.maintenance.checkQuota(leaseGrantCost());
     const id = req.ID === 0 ? this.nextLeaseId() : req.ID;
     const res = await this.propose({ op: 'leaseGrant', req: { ID: id, TTL: req.TTL } });
     if (res.resp.op !== 'leaseGrant') throw new Error('assertion failed: lease grant result');
@@ -625,6 +716,7 @@ export class EtcdServer {
     this.log.info({}, 'stopping');
     for (const t of this.timers) clearInterval(t);
     this.leaseClient?.client.close();
+    this.members.close();
     const grpcServer = this.grpcServer;
     if (grpcServer) {
       await new Promise<void>((resolve) => {
@@ -657,19 +749,36 @@ export class EtcdServer {
 
 /**
  * The member's id and the cluster's id, fixed when the member first started: from the
- * initial cluster for a new cluster (etcd computes the same from the same flags).
+ * initial cluster for a new cluster (etcd computes the same from the same flags); from the
+ * members of --initial-cluster for one joining an existing cluster (the id `member add`
+ * gave it, found by its peer URLs, as etcd's GetClusterFromRemotePeers does).
  */
-async function loadIdentity(memberDir: string, config: ServerConfig): Promise<Identity> {
+async function loadIdentity(memberDir: string, config: ServerConfig, logger: Logger): Promise<Identity> {
   const file = path.join(memberDir, 'identity.json');
   try {
     return JSON.parse(await fs.promises.readFile(file, 'utf8')) as Identity;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  const initial = Membership.initial(config.initialCluster, config.initialClusterToken);
-  const self = initial.byName(config.name);
-  if (!self) throw new Error(`couldn't find local name "${config.name}" in the initial cluster configuration`);
-  const identity: Identity = { memberId: self.id, clusterId: initial.clusterId };
+  let identity: Identity;
+  if (config.initialClusterState === 'existing') {
+    const own = new Set(config.initialAdvertisePeerUrls);
+    const peerUrls = config.initialCluster.flatMap((m) => m.peerUrls).filter((u) => !own.has(u));
+    const found = await discoverCluster({
+      selfPeerUrls: config.initialAdvertisePeerUrls,
+      peerUrls,
+      timeoutMs: serverLimits.joinDiscoveryMs,
+      attemptTimeoutMs: Math.max(1000, config.electionTimeoutMs),
+    });
+    const joinedPeers = found.membership.members.filter((m) => m.id !== found.selfId && m.peerUrls.length > 0).map((m) => ({ id: m.id, peerUrl: m.peerUrls[0] }));
+    identity = { memberId: found.selfId, clusterId: found.clusterId, joinedPeers };
+    logger.info({ id: idToHex(found.selfId), cluster: idToHex(found.clusterId), from: idToHex(found.memberId) }, 'joining an existing cluster');
+  } else {
+    const initial = Membership.initial(config.initialCluster, config.initialClusterToken);
+    const self = initial.byName(config.name);
+    if (!self) throw new Error(`couldn't find local name "${config.name}" in the initial cluster configuration`);
+    identity = { memberId: self.id, clusterId: initial.clusterId };
+  }
   const tmp = `${file}.tmp`;
   await fs.promises.writeFile(tmp, JSON.stringify(identity));
   await fs.promises.rename(tmp, file);

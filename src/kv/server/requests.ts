@@ -17,7 +17,9 @@ export type InternalRequest =
   | { op: 'leaseRevoke'; req: pb.LeaseRevokeRequest }
   | { op: 'alarm'; req: pb.AlarmRequest }
   /** A member publishes its name and client URLs once it runs (etcd's publish). */
-  | { op: 'memberAttributes'; memberId: number; name: string; clientUrls: string[] };
+  | { op: 'memberAttributes'; memberId: number; name: string; clientUrls: string[] }
+  /** Cluster.MemberUpdate: new peer URLs (etcd's ConfChangeUpdateNode, which Raft ignores). */
+  | { op: 'memberUpdate'; memberId: number; peerUrls: string[] };
 
 export interface Envelope {
   /** Proposing member. */
@@ -35,10 +37,14 @@ export function decodeEnvelope(b: Uint8Array): Envelope {
   return packr.unpack(b) as Envelope;
 }
 
-/** Carried in a ConfChange's context: the member being added or updated. */
+/**
+ * Carried in a ConfChange's context: who waits for it, what it does to the membership
+ * (absent on the entries that bootstrap a new cluster) and the member being added.
+ */
 export interface ConfChangeContext {
   m: number;
   n: number;
+  op?: 'add' | 'promote' | 'remove';
   member?: Member;
 }
 

@@ -54,21 +54,21 @@ export function registerServices(server: grpc.Server, s: EtcdServer): void {
   } as unknown as pb.ServiceImplementation<'Lease'>);
 
   pb.addService(server, 'Cluster', {
-    MemberAdd: pb.unimplemented('Cluster', 'MemberAdd'),
-    MemberRemove: pb.unimplemented('Cluster', 'MemberRemove'),
-    MemberUpdate: pb.unimplemented('Cluster', 'MemberUpdate'),
+    MemberAdd: unary((r: pb.MemberAddRequest) => s.members.add(r)),
+    MemberRemove: unary((r: pb.MemberRemoveRequest) => s.members.remove(r)),
+    MemberUpdate: unary((r: pb.MemberUpdateRequest) => s.members.update(r)),
     MemberList: unary(() => s.memberList()),
-    MemberPromote: pb.unimplemented('Cluster', 'MemberPromote'),
+    MemberPromote: unary((r: pb.MemberPromoteRequest) => s.members.promote(r)),
   } as unknown as pb.ServiceImplementation<'Cluster'>);
 
   pb.addService(server, 'Maintenance', {
     Alarm: unary((r: pb.AlarmRequest) => s.alarm(r)),
     Status: unary(() => s.status()),
-    Defragment: pb.unimplemented('Maintenance', 'Defragment'),
+    Defragment: unary(() => s.maintenance.defragment()),
     Hash: unary(() => s.hash()),
     HashKV: unary((r: pb.HashKVRequest) => s.hashKV(r)),
-    Snapshot: pb.unimplemented('Maintenance', 'Snapshot'),
-    MoveLeader: pb.unimplemented('Maintenance', 'MoveLeader'),
+    Snapshot: (call: grpc.ServerWritableStream<pb.SnapshotRequest, pb.SnapshotResponse>) => snapshotCall(s, call),
+    MoveLeader: unary((r: pb.MoveLeaderRequest) => s.maintenance.moveLeader(r)),
     Downgrade: pb.unimplemented('Maintenance', 'Downgrade'),
   } as unknown as pb.ServiceImplementation<'Maintenance'>);
 
@@ -78,6 +78,38 @@ export function registerServices(server: grpc.Server, s: EtcdServer): void {
       call.write({ status: 'SERVING' });
     },
   } as unknown as pb.ServiceImplementation<'Health'>);
+}
+
+/** Maintenance.Snapshot: the chunks go out as the client takes them; a failure ends the call with its status. */
+function snapshotCall(s: EtcdServer, call: grpc.ServerWritableStream<pb.SnapshotRequest, pb.SnapshotResponse>): void {
+  let cancelled = false;
+  let abandon: (() => void) | undefined;
+  call.on('cancelled', () => {
+    cancelled = true;
+    abandon?.();
+  });
+  const write = (resp: pb.SnapshotResponse): Promise<void> =>
+    new Promise((resolve, reject) => {
+      if (cancelled) {
+        reject(new Error('snapshot call cancelled'));
+        return;
+      }
+      if (call.write(resp)) {
+        resolve();
+        return;
+      }
+      abandon = () => reject(new Error('snapshot call cancelled'));
+      call.once('drain', () => {
+        abandon = undefined;
+        resolve();
+      });
+    });
+  s.maintenance.snapshot(write).then(
+    () => call.end(),
+    (e: unknown) => {
+      if (!cancelled) call.emit('error', errors.toServiceError(e));
+    },
+  );
 }
 
 /** One Watch stream: requests go to the hub's stream; its responses get a header and go out. */
