@@ -260,7 +260,8 @@ export class RaftNode {
   failed: Error | undefined;
   readonly onFailure = new Emitter<Error>();
 
-  private async handleReady(rd: Ready): Promise<void> {
+  private async handleReady(ready: Ready): Promise<void> {
+    let rd = ready;
     if (rd.softState) this.noteSoftState(rd.softState.lead, rd.softState.raftState);
     this.sendMessages(rd.messages);
     if (rd.snapshot) {
@@ -268,9 +269,20 @@ export class RaftNode {
       this.appliedIndex = rd.snapshot.metadata.index;
     }
     if (rd.mustSync) {
+      // Committed entries already durable here (the leader's always are) are applied while
+      // this Ready's own write is in flight: their clients need not wait for an unrelated fsync.
+      const durableLast = this.opts.storage.lastIndex();
       const t0 = performance.now();
-      await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: true });
+      const saved = this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: true });
+      let early = 0;
+      if (!rd.snapshot) while (early < rd.committedEntries.length && rd.committedEntries[early].index <= durableLast) early++;
+      if (early > 0) {
+        await this.applyEntries(rd.committedEntries.slice(0, early));
+        this.resolveAppliedReads();
+      }
+      await saved;
       this.onFsync.fire((performance.now() - t0) / 1000);
+      if (early > 0) rd = { ...rd, committedEntries: rd.committedEntries.slice(early) };
     } else {
       // Only the commit index changed: nothing promised depends on it being on disk (it can
       // be learned again), so the write is not waited for; later writes stay ordered after it.
@@ -281,9 +293,9 @@ export class RaftNode {
     this.sendMessages(rd.messagesAfterPersist);
     if (rd.committedEntries.length > 0) await this.applyEntries(rd.committedEntries);
     for (const rs of rd.readStates) this.readStateArrived(rs.index, rs.context);
-    this.rn.advance(rd);
+    this.rn.advance(ready);
     this.resolveAppliedReads();
-    if (rd.committedEntries.length > 0 || rd.snapshot) this.onApplied.fire(this.appliedIndex);
+    if (ready.committedEntries.length > 0 || rd.snapshot) this.onApplied.fire(this.appliedIndex);
     this.maybeCompact();
   }
 
