@@ -318,6 +318,8 @@ export const SESSION: Step[] = [
   { ctl: ['endpoint', 'health'], canon: sortLines },
   { ctl: ['endpoint', 'health', '-w', 'json'], canon: (s) => sortJson(s, { by: 'endpoint' }) },
   ctl('alarm', 'list'),
+  ctl('alarm', 'disarm'),
+  ctl('defrag'),
 
   // ---- errors ----
   ctl('put', '', 'x'),
