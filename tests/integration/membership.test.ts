@@ -89,6 +89,28 @@ const available = requireTool('etcdctl', 'apt-get install etcd-client');
     expect(etcdctl(ep(), ['put', 'after-remove', 'x']).trim()).toBe('OK');
   });
 
+  test('a voting member joins, votes, and is removed again', async () => {
+    etcdctl(ep(), ['put', 'voter/before', 'x']);
+    let added: { id: number; initialCluster: string } | undefined;
+    const i5 = await newJoiningMember(c, 'm5', (peerUrl) => {
+      added = parseMemberAdd(etcdctl(ep(), ['member', 'add', 'm5', `--peer-urls=${peerUrl}`]));
+      return added.initialCluster;
+    });
+    expect(memberList(ep()).find((m) => m.ID === added!.id)?.isLearner ?? false).toBe(false);
+    c.spawnMember(i5);
+    await waitMemberHealthy(c, i5);
+    expect(etcdctl(endpointOf(c.members[i5]), ['get', 'voter/before', '--print-value-only']).trim()).toBe('x');
+    // It votes: leadership can move to it.
+    expect(etcdctl(ep(), ['move-leader', hexId(added!.id)])).toMatch(/Leadership transferred/);
+    expect(leaderIndex(c)).toBe(i5);
+    expect(etcdctl(ep(), ['put', 'voter/led-by-m5', 'x']).trim()).toBe('OK');
+    // Removing the leader itself: it answers, steps down and stops; the others elect a leader.
+    expect(etcdctl(ep(), ['member', 'remove', hexId(added!.id)])).toMatch(/removed from cluster/);
+    await waitExit(c, i5, 10_000);
+    await waitFor('a new leader', () => (etcdctl(ep(), ['put', 'voter/after', 'x']).trim() === 'OK' ? true : undefined), 10_000, 200);
+    expect(memberList(ep())).toHaveLength(3);
+  });
+
   test('a learner that is behind is not promoted; move-leader refuses learners and non-members', async () => {
     // Nobody listens at this URL: the learner never catches up.
     const out = etcdctl(ep(), ['member', 'add', 'ghost', '--peer-urls=http://127.0.0.1:9', '--learner']);
