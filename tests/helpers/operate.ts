@@ -251,12 +251,22 @@ export class WriteLoad {
   }
 }
 
-/** Every acknowledged key with its value on every given member; returns the number checked. */
-export async function expectAllAcked(members: MemberProcess[], prefix: string, acked: Map<string, string>): Promise<number> {
+/**
+ * Every acknowledged key with its value on every given member (a follower may still be
+ * applying the last ones: each member gets up to timeoutMs to show them all); returns the
+ * number checked.
+ */
+export async function expectAllAcked(members: MemberProcess[], prefix: string, acked: Map<string, string>, timeoutMs = 10_000): Promise<number> {
   for (const m of members) {
-    const stored = await readAll(m, prefix);
-    const missing: string[] = [];
-    for (const [k, v] of acked) if (stored.get(k) !== v) missing.push(k);
+    let missing: string[] = [];
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const stored = await readAll(m, prefix);
+      missing = [];
+      for (const [k, v] of acked) if (stored.get(k) !== v) missing.push(k);
+      if (missing.length === 0 || Date.now() > deadline) break;
+      await sleep(200);
+    }
     if (missing.length > 0) throw new Error(`${m.name} lost ${missing.length} acknowledged writes, e.g. ${missing.slice(0, 5).join(', ')}`);
   }
   return acked.size;

@@ -41,10 +41,12 @@ const available = requireTool('etcdctl', 'apt-get install etcd-client');
 
   test('a learner joins with --initial-cluster-state=existing, catches up, is promoted, updated and removed', async () => {
     for (let i = 0; i < 50; i++) etcdctl(ep(), ['put', `before/${i}`, `v${i}`]);
+    // Sent to a follower, which hands the change to the leader (whose view the checks need).
+    const follower = endpointOf(c.members[[0, 1, 2].find((i) => i !== leaderIndex(c))!]);
     // The new member's URLs are only known once its ports are picked: add it, then start it.
     let added: { id: number; initialCluster: string } | undefined;
     const i4 = await newJoiningMember(c, 'm4', (peerUrl) => {
-      added = parseMemberAdd(etcdctl(ep(), ['member', 'add', 'm4', `--peer-urls=${peerUrl}`, '--learner']));
+      added = parseMemberAdd(etcdctl(follower, ['member', 'add', 'm4', `--peer-urls=${peerUrl}`, '--learner']));
       return added.initialCluster;
     });
     expect(added!.initialCluster).toContain(`m4=${c.members[i4].peerUrl}`);
@@ -68,7 +70,7 @@ const available = requireTool('etcdctl', 'apt-get install etcd-client');
     expect(etcdctl(endpointOf(c.members[i4]), ['get', 'before/49', '--print-value-only', '--consistency=s']).trim()).toBe('v49');
     await waitFor('m4 published', () => memberList(ep()).find((m) => m.ID === added!.id && m.name === 'm4'), 10_000);
 
-    expect(etcdctl(ep(), ['member', 'promote', hexId(added!.id)])).toMatch(/promoted in cluster/);
+    expect(etcdctl(follower, ['member', 'promote', hexId(added!.id)])).toMatch(/promoted in cluster/);
     expect(memberList(ep()).find((m) => m.ID === added!.id)?.isLearner ?? false).toBe(false);
     expect(etcdctl(endpointOf(c.members[i4]), ['put', 'from-m4', 'x']).trim()).toBe('OK');
 
