@@ -364,7 +364,7 @@ export class EtcdServer {
       for (const m of this.sm.membership.list()) {
         if (m.id === this.memberId || m.peerUrls.length === 0) continue;
         try {
-          const view = await fetchClusterView(m.peerUrls[0], this.config.electionTimeoutMs);
+          const view = await fetchClusterView(m.peerUrls[0], this.config.electionTimeoutMs, this.transport.channelCredentials);
           if (view.clusterId === this.clusterId && view.membership.removed.includes(this.memberId)) {
             this.removedFromCluster();
             return;

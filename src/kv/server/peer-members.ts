@@ -76,10 +76,10 @@ export function peerMembersService(view: () => ClusterView): { service: grpc.Ser
   };
 }
 
-/** Asks the member at peerUrl for its view of the cluster. */
-export function fetchClusterView(peerUrl: string, timeoutMs: number): Promise<ClusterView> {
+/** Asks the member at peerUrl for its view of the cluster (with the peer transport's credentials). */
+export function fetchClusterView(peerUrl: string, timeoutMs: number, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()): Promise<ClusterView> {
   const { host, port } = hostPort(peerUrl);
-  const client = new (load().Client)(`${host}:${port}`, grpc.credentials.createInsecure()) as unknown as MembersClient;
+  const client = new (load().Client)(`${host}:${port}`, credentials) as unknown as MembersClient;
   return new Promise<ClusterView>((resolve, reject) => {
     client.Members({}, { deadline: Date.now() + timeoutMs }, (err, res) => {
       client.close();
@@ -99,14 +99,20 @@ function sameUrls(a: string[], b: string[]): boolean {
  * --initial-cluster, in turn, for the cluster, and finds this member in it by its peer
  * URLs (it must have been added with `member add` first). Retries until timeoutMs.
  */
-export async function discoverCluster(opts: { selfPeerUrls: string[]; peerUrls: string[]; timeoutMs: number; attemptTimeoutMs: number }): Promise<ClusterView & { selfId: number }> {
+export async function discoverCluster(opts: {
+  selfPeerUrls: string[];
+  peerUrls: string[];
+  timeoutMs: number;
+  attemptTimeoutMs: number;
+  credentials?: grpc.ChannelCredentials;
+}): Promise<ClusterView & { selfId: number }> {
   const deadline = Date.now() + opts.timeoutMs;
   const failures: string[] = [];
   let notListed: string | undefined;
   for (;;) {
     for (const url of opts.peerUrls) {
       try {
-        const view = await fetchClusterView(url, opts.attemptTimeoutMs);
+        const view = await fetchClusterView(url, opts.attemptTimeoutMs, opts.credentials);
         const self = view.membership.members.find((m) => sameUrls(m.peerUrls, opts.selfPeerUrls));
         // A member that has not applied the `member add` yet does not list us: ask another.
         if (self) return { ...view, selfId: self.id };
