@@ -71,7 +71,9 @@ export const storeCommand: CommandModule<object, StoreArgs> = {
   describe: 'Run one member of the etcd-compatible store (takes etcd flags)',
   builder: (y: Argv) =>
     y
-      .env('ETCD')
+      // etcd reads ETCD_<FLAG>; the prefix includes the underscore so that etcdctl's own
+      // variables (ETCDCTL_API=3, commonly exported) are not taken for flags.
+      .env('ETCD_')
       .option('name', { type: 'string', default: serverDefaults.name, describe: 'Human-readable name for this member' })
       .option('data-dir', { type: 'string', describe: 'Path to the data directory (default: ${name}.etcd)' })
       .option('listen-client-urls', { type: 'string', default: serverDefaults.listenClientUrl, describe: 'List of URLs to listen on for client traffic' })
