@@ -5,6 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
 import type { Logger, RaftNode } from '../../raft';
+import { None } from '../../raft';
 import * as errors from '../errors';
 import type * as pb from '../proto';
 import type { ApplyResult, KvStateMachine } from './applier';
@@ -60,10 +61,12 @@ export function snapshotStreamBytes(fileBytes: number, footer: Buffer): number {
 }
 
 /** etcd's ErrTimeoutLeaderTransfer, which etcd 3.4 sends with no mapped gRPC code (UNKNOWN). */
-export const errTimeoutLeaderTransfer = Object.assign(new Error('etcdserver: request timed out, leader transfer took too long'), {
-  code: grpc.status.UNKNOWN,
-  details: 'etcdserver: request timed out, leader transfer took too long',
-});
+export const errTimeoutLeaderTransfer = Object.freeze(
+  Object.assign(new Error('etcdserver: request timed out, leader transfer took too long'), {
+    code: grpc.status.UNKNOWN,
+    details: 'etcdserver: request timed out, leader transfer took too long',
+  }),
+);
 
 export interface MaintenanceHost {
   readonly memberId: number;
@@ -179,7 +182,7 @@ export class Maintenance {
     this.s.log.info({ from: idToHex(this.s.memberId), to: idToHex(req.targetID) }, 'leadership transfer starting');
     while (this.s.raft.leader !== req.targetID) {
       if (Date.now() > deadline) throw errTimeoutLeaderTransfer;
-      if (this.s.raft.isLeader() && this.s.raft.rn.raft.leadTransferee === 0) this.s.raft.transferLeader(req.targetID);
+      if (this.s.raft.isLeader() && this.s.raft.rn.raft.leadTransferee === None) this.s.raft.transferLeader(req.targetID);
       await new Promise((r) => setTimeout(r, maintenanceLimits.transferPollMs));
     }
     this.s.log.info({ to: idToHex(req.targetID), tookMs: Date.now() - t0 }, 'leadership transfer finished');

@@ -33,8 +33,6 @@ export const memberLimits = Object.freeze({
   learnerReadyShare: 0.9,
   /** A proposed change not applied within this long is proposed again (the leader may have dropped it). */
   reproposeIntervalMs: 1000,
-  /** Polling period while waiting for a leader transfer. */
-  transferPollMs: 20,
 });
 
 /** What the member operations need from the server. */
