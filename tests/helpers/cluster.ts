@@ -89,6 +89,9 @@ export interface ClusterOptions {
   flags?: string[];
   heartbeatMs?: number;
   electionMs?: number;
+  /** URL schemes of the client and peer URLs (https needs the TLS flags in `flags`); metrics stay http. */
+  clientScheme?: 'http' | 'https';
+  peerScheme?: 'http' | 'https';
 }
 
 export class StoreCluster {
@@ -111,8 +114,8 @@ export class StoreCluster {
       const name = `m${i}`;
       c.members.push({
         name,
-        clientUrl: `http://127.0.0.1:${await freePort()}`,
-        peerUrl: `http://127.0.0.1:${await freePort()}`,
+        clientUrl: `${opts.clientScheme ?? 'http'}://127.0.0.1:${await freePort()}`,
+        peerUrl: `${opts.peerScheme ?? 'http'}://127.0.0.1:${await freePort()}`,
         metricsUrl: `http://127.0.0.1:${await freePort()}`,
         dataDir: path.join(dir, name),
         logFile: path.join(dir, `${name}.log`),

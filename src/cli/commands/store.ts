@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 
-import { ConfigError, createLogger, EtcdServer, parseInitialCluster, parseUrls, serverDefaults, ServerConfig, validateConfig } from '../../kv';
+import { checkTlsUrls, ConfigError, createLogger, EtcdServer, parseInitialCluster, parseUrls, serverDefaults, ServerConfig, validateConfig } from '../../kv';
 
 interface StoreArgs {
   name: string;
@@ -26,6 +26,16 @@ interface StoreArgs {
   'max-txn-ops': number;
   'listen-metrics-urls'?: string;
   'log-level': string;
+  'cert-file': string;
+  'key-file': string;
+  'trusted-ca-file': string;
+  'client-cert-auth': boolean;
+  'peer-cert-file': string;
+  'peer-key-file': string;
+  'peer-trusted-ca-file': string;
+  'peer-client-cert-auth': boolean;
+  'auth-token': string;
+  'auth-token-ttl': number;
 }
 
 /** Builds the server configuration from the flags, with etcd's defaults and derivations. */
@@ -61,8 +71,16 @@ export function storeConfig(a: StoreArgs): ServerConfig {
     maxTxnOps: a['max-txn-ops'],
     listenMetricsUrls: a['listen-metrics-urls'] ? parseUrls('listen-metrics-urls', a['listen-metrics-urls']) : [],
     logLevel: level,
+    clientTls: { certFile: a['cert-file'], keyFile: a['key-file'], trustedCaFile: a['trusted-ca-file'], clientCertAuth: a['client-cert-auth'] },
+    peerTls: { certFile: a['peer-cert-file'], keyFile: a['peer-key-file'], trustedCaFile: a['peer-trusted-ca-file'], clientCertAuth: a['peer-client-cert-auth'] },
+    authTokenTtlMs: a['auth-token-ttl'] * 1000,
   };
+  // etcd's --auth-token: "simple" (the default) or "jwt,..."; only simple tokens are served.
+  const tokenType = a['auth-token'].split(',')[0];
+  if (tokenType !== 'simple') throw new ConfigError(`unsupported --auth-token "${a['auth-token']}": only "simple" is supported`);
+  if (!(a['auth-token-ttl'] > 0)) throw new ConfigError('--auth-token-ttl must be > 0');
   validateConfig(config);
+  checkTlsUrls(config);
   return config;
 }
 
@@ -92,7 +110,17 @@ export const storeCommand: CommandModule<object, StoreArgs> = {
       .option('max-request-bytes', { type: 'number', default: serverDefaults.maxRequestBytes, describe: 'Maximum client request size in bytes the server will accept' })
       .option('max-txn-ops', { type: 'number', default: serverDefaults.maxTxnOps, describe: 'Maximum number of operations permitted in a transaction' })
       .option('listen-metrics-urls', { type: 'string', describe: 'List of URLs to listen on for the metrics and health endpoints' })
-      .option('log-level', { type: 'string', default: 'info', describe: 'Configures log level. Only supports debug, info, warn, error' }) as unknown as Argv<StoreArgs>,
+      .option('log-level', { type: 'string', default: 'info', describe: 'Configures log level. Only supports debug, info, warn, error' })
+      .option('cert-file', { type: 'string', default: '', describe: 'Path to the client server TLS cert file' })
+      .option('key-file', { type: 'string', default: '', describe: 'Path to the client server TLS key file' })
+      .option('trusted-ca-file', { type: 'string', default: '', describe: 'Path to the client server TLS trusted CA cert file (client certificates are then required)' })
+      .option('client-cert-auth', { type: 'boolean', default: false, describe: 'Enable client cert authentication (the certificate CN is the auth user)' })
+      .option('peer-cert-file', { type: 'string', default: '', describe: 'Path to the peer server TLS cert file' })
+      .option('peer-key-file', { type: 'string', default: '', describe: 'Path to the peer server TLS key file' })
+      .option('peer-trusted-ca-file', { type: 'string', default: '', describe: 'Path to the peer server TLS trusted CA file' })
+      .option('peer-client-cert-auth', { type: 'boolean', default: false, describe: 'Enable peer client cert authentication' })
+      .option('auth-token', { type: 'string', default: 'simple', describe: "Specify auth token type: only 'simple' is supported" })
+      .option('auth-token-ttl', { type: 'number', default: 300, describe: 'The lifetime in seconds of the auth token' }) as unknown as Argv<StoreArgs>,
   handler: async (args) => {
     let config: ServerConfig;
     try {

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Applied, ConfChangeV2, ConfState, Logger, SnapshotMetadata, SnapshotSource, StateMachine } from '../../raft';
 import { Emitter } from '../../raft';
+import { applyDenied, AuthInfo, AuthResult, AuthState, AuthStore } from '../auth';
 import * as errors from '../errors';
 import { MvccStore } from '../mvcc';
 import type * as pb from '../proto';
@@ -46,6 +47,8 @@ export interface StoreMeta {
   membership: MembershipState;
   leases: LessorState;
   alarms: AlarmRecord[];
+  /** Users, roles, permissions, whether auth is on, the auth revision (absent in stores from before auth). */
+  auth?: AuthState;
 }
 
 export type ApplyResult = { ok: true; revision: number; resp: ApplyResponse } | { ok: false; error: Error };
@@ -59,7 +62,8 @@ export type ApplyResponse =
   | { op: 'leaseRevoke' }
   | { op: 'alarm'; alarms: AlarmRecord[] }
   | { op: 'memberAttributes' }
-  | { op: 'confChange'; confState: ConfState | undefined; members: Membership };
+  | { op: 'confChange'; confState: ConfState | undefined; members: Membership }
+  | { op: 'auth'; result: AuthResult };
 
 export interface ApplierOptions {
   dir: string;
@@ -68,6 +72,8 @@ export interface ApplierOptions {
   logger: Logger;
   /** The membership of a new cluster (used only when the store is empty). */
   initialMembership: MembershipState;
+  /** The auth store (a fresh one when absent); its state is saved with the meta. */
+  auth?: AuthStore;
 }
 
 export class KvStateMachine implements StateMachine {
@@ -86,6 +92,8 @@ export class KvStateMachine implements StateMachine {
   private flushing: Promise<void> = Promise.resolve();
   private stagedMeta: SnapshotMetadata | undefined;
   private leaseStateCache: LessorState | undefined;
+  /** Users, roles and permissions (replicated), and this member's simple tokens. */
+  readonly auth: AuthStore;
 
   private constructor(
     private readonly opts: ApplierOptions,
@@ -93,6 +101,7 @@ export class KvStateMachine implements StateMachine {
   ) {
     const meta = store.savedMeta;
     this.membership = new Membership(meta?.membership ?? opts.initialMembership);
+    this.auth = opts.auth ?? new AuthStore();
     this.loadMeta(meta);
   }
 
@@ -110,6 +119,7 @@ export class KvStateMachine implements StateMachine {
     this.term = meta?.term ?? 0;
     this.confState = meta?.confState;
     this.alarms = meta?.alarms ?? [];
+    this.auth.restore(meta?.auth);
     if (meta) this.membership = new Membership(meta.membership);
     this.opts.lessor.restoreState(meta?.leases ?? { leases: [] });
     this.leaseStateCache = undefined;
@@ -132,6 +142,7 @@ export class KvStateMachine implements StateMachine {
       membership: this.membership.state(),
       leases: this.leaseState(),
       alarms: this.alarms,
+      auth: this.auth.state(),
     };
   }
 
@@ -146,7 +157,7 @@ export class KvStateMachine implements StateMachine {
         this.applyConfChange(a);
       } else if (e.data.length > 0) {
         const env = decodeEnvelope(e.data);
-        const result = this.applyRequest(env.r);
+        const result = this.applyRequest(env.r, env.a, e.index);
         if (env.m === this.opts.memberId) this.wait.trigger(env.n, result);
       }
       this.index = e.index;
@@ -187,9 +198,14 @@ export class KvStateMachine implements StateMachine {
     this.onConfChange.fire({ index: a.entry.index, confState: cc.confState });
   }
 
-  private applyRequest(r: InternalRequest): ApplyResult {
+  /** Applies one request; `auth` is who proposed it (absent for the server's own requests), `index` its entry's. */
+  private applyRequest(r: InternalRequest, auth: AuthInfo | undefined, index: number): ApplyResult {
+    if (auth) {
+      const denied = applyDenied(this.auth, r, auth, (id) => this.leaseKeys(id));
+      if (denied) return { ok: false, error: denied };
+    }
     try {
-      return this.applyOne(r);
+      return this.applyOne(r, auth, index);
     } catch (e) {
       const err = mapLeaseError(mapMvccError(e));
       if (err instanceof Error && ('code' in err || err instanceof errors.EtcdError)) return { ok: false, error: err };
@@ -202,7 +218,16 @@ export class KvStateMachine implements StateMachine {
     return this.alarms.some((a) => a.alarm === 'NOSPACE');
   }
 
-  private applyOne(r: InternalRequest): ApplyResult {
+  private leaseKeys(id: number): Uint8Array[] {
+    try {
+      return this.opts.lessor.timeToLive(id, true).keys;
+    } catch (e) {
+      if (isLeaseError(e, 'ERR_LEASE_NOT_FOUND')) return [];
+      throw e;
+    }
+  }
+
+  private applyOne(r: InternalRequest, auth: AuthInfo | undefined, index: number): ApplyResult {
     const store = this.store;
     const lessor = attachments(this.opts.lessor);
     switch (r.op) {
@@ -270,6 +295,8 @@ export class KvStateMachine implements StateMachine {
         }
         return { ok: true, revision: store.revision, resp: { op: 'alarm', alarms: this.alarms } };
       }
+      case 'auth':
+        return { ok: true, revision: store.revision, resp: { op: 'auth', result: this.auth.apply(r.req, auth, index) } };
       case 'memberAttributes': {
         this.membership.setAttributes(r.memberId, { name: r.name, clientUrls: r.clientUrls });
         return { ok: true, revision: store.revision, resp: { op: 'memberAttributes' } };

@@ -1,6 +1,8 @@
 // The store server's configuration, from etcd's own flag names and defaults, so that a
 // script that starts etcd starts skiff with only the binary changed.
 
+import type { TlsFiles } from './tls';
+
 export interface MemberUrls {
   name: string;
   peerUrls: string[];
@@ -28,6 +30,12 @@ export interface ServerConfig {
   maxTxnOps: number;
   listenMetricsUrls: string[];
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** --cert-file, --key-file, --trusted-ca-file, --client-cert-auth (absent: no TLS). */
+  clientTls?: TlsFiles;
+  /** --peer-cert-file, --peer-key-file, --peer-trusted-ca-file, --peer-client-cert-auth. */
+  peerTls?: TlsFiles;
+  /** --auth-token-ttl: how long an unused simple token lives (default 300 s). */
+  authTokenTtlMs?: number;
 }
 
 /** etcd's defaults (etcd 3.4 `embed.NewConfig`). */

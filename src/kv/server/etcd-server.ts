@@ -8,12 +8,14 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { ConfState, DiskStorage, Emitter, GrpcTransport, isRaftError, LeaderChange, Logger, None, RaftNode, StateType } from '../../raft';
+import { AuthInfo, AuthStore, ClientIdentity } from '../auth';
 import * as errors from '../errors';
 import { Lessor, minLeaseTtlSecondsFor, expiredCheckIntervalMs, expiredLeasesPerCheckMax, isLeaseError } from '../lease';
 import { isMvccError, MvccStore, RevisionEvents } from '../mvcc';
 import * as pb from '../proto';
 import { WatchHub, WatchSource, watchResponseBytesMaxFor } from '../watch';
 import { ApplyResult, KvStateMachine, mapLeaseError, StoreMeta } from './applier';
+import { AuthAdmin } from './auth-admin';
 import { AutoCompactor } from './compactor';
 import { hostPort, parseRetentionMs, ServerConfig } from './config';
 import { idToHex } from './ids';
@@ -24,6 +26,7 @@ import { StoreMetrics } from './metrics';
 import { discoverCluster, fetchClusterView, peerMembersService } from './peer-members';
 import { encodeConfContext, encodeEnvelope, InternalRequest } from './requests';
 import { registerServices } from './services';
+import { channelCredentials, serverCredentials } from './tls';
 import { checkPutRequest, checkRangeRequest, checkTxnRequest, doRange, isTxnReadOnly, readOnlyTxn } from './txn';
 
 export const serverVersion = '3.4.23';
@@ -126,6 +129,8 @@ export class EtcdServer {
   readonly members: MemberAdmin;
   /** Maintenance.Snapshot/Defragment/MoveLeader and the space quota. */
   readonly maintenance: Maintenance;
+  /** The Auth service, who calls run as, and the permission checks made before proposing. */
+  readonly auth: AuthAdmin;
   /** Bound addresses of the client listeners (after start). */
   readonly clientAddresses: string[] = [];
 
@@ -146,6 +151,7 @@ export class EtcdServer {
     this.seq = Date.now() * 1000;
     this.members = new MemberAdmin(this);
     this.maintenance = new Maintenance(this);
+    this.auth = new AuthAdmin(this, config.clientTls?.clientCertAuth ?? false);
     this.leaseIdSeq = (Date.now() % 2 ** 32) * 256;
     this.source = new StoreSource(this.sm.store);
     this.watchHub = new WatchHub({ source: this.source, responseBytesMax: watchResponseBytesMaxFor(config.maxRequestBytes) });
@@ -167,7 +173,8 @@ export class EtcdServer {
     const unapplied: MembershipState = { clusterId: identity.clusterId, members: [], removed: [] };
     const electionTicks = Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs));
     const lessor = new Lessor({ minLeaseTtlSeconds: minLeaseTtlSecondsFor({ electionTimeoutMs: config.electionTimeoutMs, heartbeatIntervalMs: config.heartbeatIntervalMs }) });
-    const sm = await KvStateMachine.open({ dir: memberDir, memberId: identity.memberId, lessor, logger, initialMembership: unapplied });
+    const auth = new AuthStore({ tokenTtlMs: config.authTokenTtlMs });
+    const sm = await KvStateMachine.open({ dir: memberDir, memberId: identity.memberId, lessor, logger, initialMembership: unapplied, auth });
     const storage = await DiskStorage.open(path.join(memberDir, 'raft'));
     if (storage.isEmpty() && config.initialClusterState === 'new' && sm.applied().index === 0) {
       const voters = initial.list().map((m) => m.id);
@@ -181,7 +188,15 @@ export class EtcdServer {
     if (sm.membership.list().length === 0 && !identity.joinedPeers) for (const m of initial.list()) peers.set(m.id, m.peerUrls[0]);
     for (const m of sm.membership.list()) peers.set(m.id, m.peerUrls[0]);
     for (const id of sm.membership.state().removed) peers.delete(id);
-    const transport = new GrpcTransport({ id: identity.memberId, clusterId: identity.clusterId, listen: hostPort(config.listenPeerUrls[0]), peers, logger });
+    const transport = new GrpcTransport({
+      id: identity.memberId,
+      clusterId: identity.clusterId,
+      listen: hostPort(config.listenPeerUrls[0]),
+      peers,
+      logger,
+      serverCredentials: serverCredentials(config.listenPeerUrls[0], config.peerTls),
+      channelCredentials: peerChannelCredentials(config),
+    });
     const raft = new RaftNode({
       id: identity.memberId,
       storage,
@@ -215,6 +230,7 @@ export class EtcdServer {
     await this.startHttp();
     this.timers.push(setInterval(() => this.revokeExpiredLeases(), expiredCheckIntervalMs));
     this.timers.push(setInterval(() => this.updateMetrics(), 1000));
+    this.timers.push(setInterval(() => this.sm.auth.tokens.sweep(), 10_000));
     this.timers.push(setInterval(() => void this.checkRemovedWhileCutOff(), removalCheckIntervalMs(this.config)));
     for (const t of this.timers) t.unref();
     this.startCompactor();
@@ -233,7 +249,7 @@ export class EtcdServer {
     for (const url of this.config.listenClientUrls) {
       const { host, port } = hostPort(url);
       const bound = await new Promise<number>((resolve, reject) =>
-        server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+        server.bindAsync(`${host}:${port}`, serverCredentials(url, this.config.clientTls), (err, p) => (err ? reject(err) : resolve(p))),
       );
       this.clientAddresses.push(`${host}:${bound}`);
     }
@@ -450,11 +466,14 @@ export class EtcdServer {
     });
   }
 
-  /** Proposes a request and waits until it is applied on this member. */
-  async propose(r: InternalRequest): Promise<Extract<ApplyResult, { ok: true }>> {
+  /**
+   * Proposes a request and waits until it is applied on this member. `auth` is the client
+   * it is proposed for (its permissions are checked when applied); none for the server's own.
+   */
+  async propose(r: InternalRequest, auth?: AuthInfo): Promise<Extract<ApplyResult, { ok: true }>> {
     if (this.stopping) throw errors.ErrGRPCStopped;
     const n = ++this.seq;
-    const data = encodeEnvelope({ m: this.memberId, n, r });
+    const data = encodeEnvelope(auth ? { m: this.memberId, n, r, a: auth } : { m: this.memberId, n, r });
     if (data.byteLength > this.config.maxRequestBytes) throw errors.ErrGRPCRequestTooLarge;
     if (this.sm.wait.size >= serverLimits.pendingProposalsMax) throw errors.ErrGRPCRequestTooManyRequests;
     const deadline = Date.now() + this.requestTimeoutMs();
@@ -489,7 +508,7 @@ export class EtcdServer {
     }
   }
 
-  private async linearizableReadIndex(timeoutMs = this.requestTimeoutMs()): Promise<void> {
+  async linearizableReadIndex(timeoutMs = this.requestTimeoutMs()): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(this.raft.leader === None ? errors.ErrGRPCNoLeader : errors.ErrGRPCTimeout), timeoutMs);
@@ -503,46 +522,51 @@ export class EtcdServer {
 
   // ---- KV ----
 
-  async range(req: pb.RangeRequest): Promise<pb.RangeResponse> {
+  // A client's call passes its identity (`id`); the server's own calls pass none and are
+  // not checked.
+
+  async range(req: pb.RangeRequest, id?: ClientIdentity): Promise<pb.RangeResponse> {
     checkRangeRequest(req);
     if (!req.serializable) await this.linearizableReadIndex();
+    await this.auth.checkRange(id, req.key, req.range_end);
     const store = this.sm.store;
     return doRange(store, req, this.header(store.revision));
   }
 
-  async put(req: pb.PutRequest): Promise<pb.PutResponse> {
+  async put(req: pb.PutRequest, id?: ClientIdentity): Promise<pb.PutResponse> {
     checkPutRequest(req);
     await this.maintenance.checkQuota(putCost(req));
-    const res = await this.propose({ op: 'put', req });
+    const res = await this.propose({ op: 'put', req }, await this.auth.proposer(id));
     if (res.resp.op !== 'put') throw new Error('assertion failed: put result');
     return { ...res.resp.resp, header: this.header(res.revision) };
   }
 
-  async deleteRange(req: pb.DeleteRangeRequest): Promise<pb.DeleteRangeResponse> {
+  async deleteRange(req: pb.DeleteRangeRequest, id?: ClientIdentity): Promise<pb.DeleteRangeResponse> {
     if (req.key.length === 0) throw errors.ErrGRPCEmptyKey;
-    const res = await this.propose({ op: 'deleteRange', req });
+    const res = await this.propose({ op: 'deleteRange', req }, await this.auth.proposer(id));
     if (res.resp.op !== 'deleteRange') throw new Error('assertion failed: delete result');
     return { ...res.resp.resp, header: this.header(res.revision) };
   }
 
-  async txn(req: pb.TxnRequest): Promise<pb.TxnResponse> {
+  async txn(req: pb.TxnRequest, id?: ClientIdentity): Promise<pb.TxnResponse> {
     checkTxnRequest(req, this.config.maxTxnOps);
     if (isTxnReadOnly(req)) {
       // Served like a range: read index, then evaluated on the local store.
       await this.linearizableReadIndex();
+      await this.auth.checkTxnRead(id, req);
       const store = this.sm.store;
       const rev = store.revision;
       return readOnlyTxn(store, req, this.header(rev), { cluster_id: 0, member_id: 0, revision: rev, raft_term: 0 });
     }
     const cost = txnCost(req);
     if (cost > 0) await this.maintenance.checkQuota(cost);
-    const res = await this.propose({ op: 'txn', req });
+    const res = await this.propose({ op: 'txn', req }, await this.auth.proposer(id));
     if (res.resp.op !== 'txn') throw new Error('assertion failed: txn result');
     return { ...res.resp.resp, header: this.header(res.revision) };
   }
 
-  async compact(req: pb.CompactionRequest): Promise<pb.CompactionResponse> {
-    const res = await this.propose({ op: 'compaction', req });
+  async compact(req: pb.CompactionRequest, id?: ClientIdentity): Promise<pb.CompactionResponse> {
+    const res = await this.propose({ op: 'compaction', req }, await this.auth.proposer(id));
     return { header: this.header(res.revision) };
   }
 
@@ -555,18 +579,18 @@ export class EtcdServer {
     return (this.memberId % 8192) * 2 ** 40 + this.leaseIdSeq || 1;
   }
 
-  async leaseGrant(req: pb.LeaseGrantRequest): Promise<pb.LeaseGrantResponse> {
+  async leaseGrant(req: pb.LeaseGrantRequest, client?: ClientIdentity): Promise<pb.LeaseGrantResponse> {
     if (!pb.isWireSafeId(req.ID)) throw errors.ErrGRPCLeaseNotFound;
     await this.maintenance.checkQuota(leaseGrantCost());
     const id = req.ID === 0 ? this.nextLeaseId() : req.ID;
-    const res = await this.propose({ op: 'leaseGrant', req: { ID: id, TTL: req.TTL } });
+    const res = await this.propose({ op: 'leaseGrant', req: { ID: id, TTL: req.TTL } }, await this.auth.proposer(client));
     if (res.resp.op !== 'leaseGrant') throw new Error('assertion failed: lease grant result');
     this.metrics.leasesGranted.inc();
     return { header: this.header(res.revision), ID: res.resp.id, TTL: res.resp.ttl, error: '' };
   }
 
-  async leaseRevoke(req: pb.LeaseRevokeRequest): Promise<pb.LeaseRevokeResponse> {
-    const res = await this.propose({ op: 'leaseRevoke', req });
+  async leaseRevoke(req: pb.LeaseRevokeRequest, id?: ClientIdentity): Promise<pb.LeaseRevokeResponse> {
+    const res = await this.propose({ op: 'leaseRevoke', req }, await this.auth.proposer(id));
     this.metrics.leasesRevoked.inc();
     return { header: this.header(res.revision) };
   }
@@ -578,7 +602,7 @@ export class EtcdServer {
     if (this.leaseClient?.url !== url) {
       this.leaseClient?.client.close();
       const { host, port } = hostPort(url);
-      this.leaseClient = { url, client: pb.createClient('Lease', `${host}:${port}`) };
+      this.leaseClient = { url, client: pb.createClient('Lease', `${host}:${port}`, channelCredentials(url, this.config.clientTls)) };
     }
     return this.leaseClient.client;
   }
@@ -753,6 +777,11 @@ export class EtcdServer {
  * members of --initial-cluster for one joining an existing cluster (the id `member add`
  * gave it, found by its peer URLs, as etcd's GetClusterFromRemotePeers does).
  */
+/** Credentials for connections to peers: TLS when this member's peer URLs are https. */
+function peerChannelCredentials(config: ServerConfig): grpc.ChannelCredentials {
+  return channelCredentials(config.initialAdvertisePeerUrls[0] ?? config.listenPeerUrls[0], config.peerTls);
+}
+
 async function loadIdentity(memberDir: string, config: ServerConfig, logger: Logger): Promise<Identity> {
   const file = path.join(memberDir, 'identity.json');
   try {
@@ -769,6 +798,7 @@ async function loadIdentity(memberDir: string, config: ServerConfig, logger: Log
       peerUrls,
       timeoutMs: serverLimits.joinDiscoveryMs,
       attemptTimeoutMs: Math.max(1000, config.electionTimeoutMs),
+      credentials: peerChannelCredentials(config),
     });
     const joinedPeers = found.membership.members.filter((m) => m.id !== found.selfId && m.peerUrls.length > 0).map((m) => ({ id: m.id, peerUrl: m.peerUrls[0] }));
     identity = { memberId: found.selfId, clusterId: found.clusterId, joinedPeers };

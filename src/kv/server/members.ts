@@ -25,6 +25,7 @@ import { hostPort, ServerConfig } from './config';
 import { computeMemberId, idToHex } from './ids';
 import type { Member, Membership } from './membership';
 import { ConfChangeContext, decodeConfContext, encodeConfContext, InternalRequest } from './requests';
+import { channelCredentials } from './tls';
 
 export const memberLimits = Object.freeze({
   /** etcd 3.4's maxLearners. */
@@ -131,9 +132,11 @@ export class MemberAdmin {
 
   // ---- the four operations ----
 
-  async add(req: pb.MemberAddRequest): Promise<pb.MemberAddResponse> {
+  // `forward`: the caller's credentials (its auth token), for a call forwarded to the leader.
+
+  async add(req: pb.MemberAddRequest, forward?: grpc.Metadata): Promise<pb.MemberAddResponse> {
     const peerUrls = parseMemberUrls(req.peerURLs);
-    const forwarded = await this.onLeader('MemberAdd', req);
+    const forwarded = await this.onLeader('MemberAdd', req, forward);
     if (forwarded) return forwarded as pb.MemberAddResponse;
     const id = computeMemberId(peerUrls, '', Math.floor(Date.now() / 1000));
     const member: Member = { id, name: '', peerUrls, clientUrls: [], isLearner: req.isLearner };
@@ -143,8 +146,8 @@ export class MemberAdmin {
     return { ...this.membersResponse(), member: toPbMember(member) };
   }
 
-  async remove(req: pb.MemberRemoveRequest): Promise<pb.MemberRemoveResponse> {
-    const forwarded = await this.onLeader('MemberRemove', req);
+  async remove(req: pb.MemberRemoveRequest, forward?: grpc.Metadata): Promise<pb.MemberRemoveResponse> {
+    const forwarded = await this.onLeader('MemberRemove', req, forward);
     if (forwarded) return forwarded as pb.MemberRemoveResponse;
     this.mayRemove(req.ID);
     await this.configure({ type: 'removeNode', nodeId: req.ID }, { op: 'remove' });
@@ -152,8 +155,8 @@ export class MemberAdmin {
     return this.membersResponse();
   }
 
-  async promote(req: pb.MemberPromoteRequest): Promise<pb.MemberPromoteResponse> {
-    const forwarded = await this.onLeader('MemberPromote', req);
+  async promote(req: pb.MemberPromoteRequest, forward?: grpc.Metadata): Promise<pb.MemberPromoteResponse> {
+    const forwarded = await this.onLeader('MemberPromote', req, forward);
     if (forwarded) return forwarded as pb.MemberPromoteResponse;
     this.mayPromote(req.ID);
     await this.configure({ type: 'addNode', nodeId: req.ID }, { op: 'promote' });
@@ -293,7 +296,7 @@ export class MemberAdmin {
    * On the leader: undefined (go on here). Elsewhere: the call answered by the leader, whose
    * view of who is connected and caught up the checks need.
    */
-  private async onLeader(method: ClusterCall, req: object): Promise<object | undefined> {
+  private async onLeader(method: ClusterCall, req: object, forward?: grpc.Metadata): Promise<object | undefined> {
     const deadline = Date.now() + this.s.requestTimeoutMs();
     if (this.s.raft.leader === None) await this.s.waitForLeader(this.s.requestTimeoutMs());
     if (this.s.raft.isLeader()) return undefined;
@@ -303,11 +306,11 @@ export class MemberAdmin {
     if (this.leaderClient?.url !== url) {
       this.leaderClient?.client.close();
       const { host, port } = hostPort(url);
-      this.leaderClient = { url, client: pb.createClient('Cluster', `${host}:${port}`) };
+      this.leaderClient = { url, client: pb.createClient('Cluster', `${host}:${port}`, channelCredentials(url, this.s.config.clientTls)) };
     }
     try {
       const client = this.leaderClient.client;
-      const res = await pb.callUnary(client, method, req as never, { deadline });
+      const res = await pb.callUnary(client, method, req as never, { deadline, ...(forward ? { metadata: forward } : {}) });
       return { ...(res as object), header: this.header() };
     } catch (e) {
       throw errors.fromServiceError(e as grpc.ServiceError) ?? e;

@@ -3,6 +3,7 @@
 // can hand the result back to the waiting client.
 
 import { Packr } from 'msgpackr';
+import type { AuthInfo, AuthRequest } from '../auth';
 import type * as pb from '../proto';
 import type { Member } from './membership';
 
@@ -19,7 +20,9 @@ export type InternalRequest =
   /** A member publishes its name and client URLs once it runs (etcd's publish). */
   | { op: 'memberAttributes'; memberId: number; name: string; clientUrls: string[] }
   /** Cluster.MemberUpdate: new peer URLs (etcd's ConfChangeUpdateNode, which Raft ignores). */
-  | { op: 'memberUpdate'; memberId: number; peerUrls: string[] };
+  | { op: 'memberUpdate'; memberId: number; peerUrls: string[] }
+  /** Auth management and Authenticate (passwords already hashed). */
+  | { op: 'auth'; req: AuthRequest };
 
 export interface Envelope {
   /** Proposing member. */
@@ -27,6 +30,8 @@ export interface Envelope {
   /** Sequence number at that member. */
   n: number;
   r: InternalRequest;
+  /** Who proposed it, for permission checks when applied; absent for the server's own requests. */
+  a?: AuthInfo;
 }
 
 export function encodeEnvelope(e: Envelope): Uint8Array {

@@ -6,17 +6,18 @@ import * as errors from '../errors';
 import type { MvccEvent } from '../mvcc';
 import * as pb from '../proto';
 import type { WatchRequest, WatchResponse } from '../watch';
+import { identityOf } from './auth-admin';
 import type { EtcdServer } from './etcd-server';
 import { toPbKv } from './txn';
 
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
 
 /** A unary handler from an async (or sync) function; errors become etcd's gRPC statuses. */
-function unary<Req, Res>(fn: (req: Req) => Promise<Res> | Res): Unary<Req, Res> {
+function unary<Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res): Unary<Req, Res> {
   return (call, callback) => {
     let p: Promise<Res>;
     try {
-      p = Promise.resolve(fn(call.request));
+      p = Promise.resolve(fn(call.request, call));
     } catch (e) {
       callback(errors.toServiceError(e));
       return;
@@ -34,11 +35,11 @@ function toPbEvent(e: MvccEvent): pb.Event {
 
 export function registerServices(server: grpc.Server, s: EtcdServer): void {
   pb.addService(server, 'KV', {
-    Range: unary((r: pb.RangeRequest) => s.range(r)),
-    Put: unary((r: pb.PutRequest) => s.put(r)),
-    DeleteRange: unary((r: pb.DeleteRangeRequest) => s.deleteRange(r)),
-    Txn: unary((r: pb.TxnRequest) => s.txn(r)),
-    Compact: unary((r: pb.CompactionRequest) => s.compact(r)),
+    Range: unary((r: pb.RangeRequest, c) => s.range(r, identityOf(c))),
+    Put: unary((r: pb.PutRequest, c) => s.put(r, identityOf(c))),
+    DeleteRange: unary((r: pb.DeleteRangeRequest, c) => s.deleteRange(r, identityOf(c))),
+    Txn: unary((r: pb.TxnRequest, c) => s.txn(r, identityOf(c))),
+    Compact: unary((r: pb.CompactionRequest, c) => s.compact(r, identityOf(c))),
   } as unknown as pb.ServiceImplementation<'KV'>);
 
   pb.addService(server, 'Watch', {
@@ -46,31 +47,57 @@ export function registerServices(server: grpc.Server, s: EtcdServer): void {
   } as unknown as pb.ServiceImplementation<'Watch'>);
 
   pb.addService(server, 'Lease', {
-    LeaseGrant: unary((r: pb.LeaseGrantRequest) => s.leaseGrant(r)),
-    LeaseRevoke: unary((r: pb.LeaseRevokeRequest) => s.leaseRevoke(r)),
+    LeaseGrant: unary((r: pb.LeaseGrantRequest, c) => s.leaseGrant(r, identityOf(c))),
+    LeaseRevoke: unary((r: pb.LeaseRevokeRequest, c) => s.leaseRevoke(r, identityOf(c))),
     LeaseKeepAlive: (call: grpc.ServerDuplexStream<pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse>) => keepAliveCall(s, call),
     LeaseTimeToLive: unary((r: pb.LeaseTimeToLiveRequest) => s.leaseTimeToLive(r)),
     LeaseLeases: unary(() => s.leaseLeases()),
   } as unknown as pb.ServiceImplementation<'Lease'>);
 
   pb.addService(server, 'Cluster', {
-    MemberAdd: unary((r: pb.MemberAddRequest) => s.members.add(r)),
-    MemberRemove: unary((r: pb.MemberRemoveRequest) => s.members.remove(r)),
-    MemberUpdate: unary((r: pb.MemberUpdateRequest) => s.members.update(r)),
+    // Membership changes need the root role (checked here, as etcd does in its API layer);
+    // a call forwarded to the leader carries the caller's token.
+    MemberAdd: unary(async (r: pb.MemberAddRequest, c) => (await s.auth.checkAdmin(identityOf(c)), s.members.add(r, forwardedCredentials(c)))),
+    MemberRemove: unary(async (r: pb.MemberRemoveRequest, c) => (await s.auth.checkAdmin(identityOf(c)), s.members.remove(r, forwardedCredentials(c)))),
+    MemberUpdate: unary(async (r: pb.MemberUpdateRequest, c) => (await s.auth.checkAdmin(identityOf(c)), s.members.update(r))),
     MemberList: unary(() => s.memberList()),
-    MemberPromote: unary((r: pb.MemberPromoteRequest) => s.members.promote(r)),
+    MemberPromote: unary(async (r: pb.MemberPromoteRequest, c) => (await s.auth.checkAdmin(identityOf(c)), s.members.promote(r, forwardedCredentials(c)))),
   } as unknown as pb.ServiceImplementation<'Cluster'>);
 
   pb.addService(server, 'Maintenance', {
-    Alarm: unary((r: pb.AlarmRequest) => s.alarm(r)),
+    // etcd 3.4: Alarm only validates the token; Defragment, Hash, HashKV and Snapshot need
+    // the root role; Status and MoveLeader nothing.
+    Alarm: unary(async (r: pb.AlarmRequest, c) => (await s.auth.checkToken(identityOf(c)), s.alarm(r))),
     Status: unary(() => s.status()),
-    Defragment: unary(() => s.maintenance.defragment()),
-    Hash: unary(() => s.hash()),
-    HashKV: unary((r: pb.HashKVRequest) => s.hashKV(r)),
+    Defragment: unary(async (_r: pb.DefragmentRequest, c) => (await s.auth.checkMaintenance(identityOf(c)), s.maintenance.defragment())),
+    Hash: unary(async (_r: pb.HashRequest, c) => (await s.auth.checkMaintenance(identityOf(c)), s.hash())),
+    HashKV: unary(async (r: pb.HashKVRequest, c) => (await s.auth.checkMaintenance(identityOf(c)), s.hashKV(r))),
     Snapshot: (call: grpc.ServerWritableStream<pb.SnapshotRequest, pb.SnapshotResponse>) => snapshotCall(s, call),
     MoveLeader: unary((r: pb.MoveLeaderRequest) => s.maintenance.moveLeader(r)),
     Downgrade: pb.unimplemented('Maintenance', 'Downgrade'),
   } as unknown as pb.ServiceImplementation<'Maintenance'>);
+
+  const a = s.auth;
+  pb.addService(server, 'Auth', {
+    AuthEnable: unary((_r: pb.AuthEnableRequest, c) => a.authEnable(identityOf(c))),
+    AuthDisable: unary((_r: pb.AuthDisableRequest, c) => a.authDisable(identityOf(c))),
+    // etcd 3.5+; etcd 3.4 never registered it.
+    AuthStatus: pb.unimplemented('Auth', 'AuthStatus'),
+    Authenticate: unary((r: pb.AuthenticateRequest) => a.authenticate(r)),
+    UserAdd: unary((r: pb.AuthUserAddRequest, c) => a.userAdd(identityOf(c), r)),
+    UserGet: unary((r: pb.AuthUserGetRequest, c) => a.userGet(identityOf(c), r)),
+    UserList: unary((_r: pb.AuthUserListRequest, c) => a.userList(identityOf(c))),
+    UserDelete: unary((r: pb.AuthUserDeleteRequest, c) => a.userDelete(identityOf(c), r)),
+    UserChangePassword: unary((r: pb.AuthUserChangePasswordRequest, c) => a.userChangePassword(identityOf(c), r)),
+    UserGrantRole: unary((r: pb.AuthUserGrantRoleRequest, c) => a.userGrantRole(identityOf(c), r)),
+    UserRevokeRole: unary((r: pb.AuthUserRevokeRoleRequest, c) => a.userRevokeRole(identityOf(c), r)),
+    RoleAdd: unary((r: pb.AuthRoleAddRequest, c) => a.roleAdd(identityOf(c), r)),
+    RoleGet: unary((r: pb.AuthRoleGetRequest, c) => a.roleGet(identityOf(c), r)),
+    RoleList: unary((_r: pb.AuthRoleListRequest, c) => a.roleList(identityOf(c))),
+    RoleDelete: unary((r: pb.AuthRoleDeleteRequest, c) => a.roleDelete(identityOf(c), r)),
+    RoleGrantPermission: unary((r: pb.AuthRoleGrantPermissionRequest, c) => a.roleGrantPermission(identityOf(c), r)),
+    RoleRevokePermission: unary((r: pb.AuthRoleRevokePermissionRequest, c) => a.roleRevokePermission(identityOf(c), r)),
+  } as unknown as pb.ServiceImplementation<'Auth'>);
 
   pb.addService(server, 'Health', {
     Check: unary(() => ({ status: 'SERVING' })),
@@ -78,6 +105,15 @@ export function registerServices(server: grpc.Server, s: EtcdServer): void {
       call.write({ status: 'SERVING' });
     },
   } as unknown as pb.ServiceImplementation<'Health'>);
+}
+
+/** The caller's token, to pass along with a call forwarded to the leader. */
+function forwardedCredentials(call: { metadata: grpc.Metadata }): grpc.Metadata | undefined {
+  const token = call.metadata.get('token')[0] ?? call.metadata.get('authorization')[0];
+  if (token === undefined) return undefined;
+  const md = new grpc.Metadata();
+  md.set('token', String(token));
+  return md;
 }
 
 /** Maintenance.Snapshot: the chunks go out as the client takes them; a failure ends the call with its status. */
@@ -104,7 +140,10 @@ function snapshotCall(s: EtcdServer, call: grpc.ServerWritableStream<pb.Snapshot
         resolve();
       });
     });
-  s.maintenance.snapshot(write).then(
+  s.auth
+    .checkMaintenance(identityOf(call))
+    .then(() => s.maintenance.snapshot(write))
+    .then(
     () => call.end(),
     (e: unknown) => {
       if (!cancelled) call.emit('error', errors.toServiceError(e));
@@ -141,11 +180,39 @@ function watchCall(s: EtcdServer, call: grpc.ServerDuplexStream<WatchRequest, pb
       return { dispose: () => call.off('drain', l) };
     },
   });
-  call.on('data', (req: WatchRequest) => {
+  const handle = (req: WatchRequest): void => {
+    const create = req.request_union === 'create_request' ? req.create_request : undefined;
+    const reason = create ? check?.(create.key ?? empty, create.range_end ?? empty) : undefined;
+    if (reason !== undefined) {
+      // etcd 3.4.23: a watch the user may not read is answered created-and-canceled, id -1.
+      call.write({ header: s.header(), watch_id: -1, created: true, canceled: true, compact_revision: 0, cancel_reason: reason, fragment: false, events: [] });
+      return;
+    }
     if (!stream.request(req)) {
       paused = true;
       call.pause();
     }
+  };
+  // Requests wait (the call paused) until the stream's credentials are resolved: a token
+  // may name an entry this member has not applied yet.
+  const empty = new Uint8Array(0);
+  let check: ((key: Uint8Array, rangeEnd: Uint8Array) => string | undefined) | undefined;
+  const early: WatchRequest[] = [];
+  s.auth.watchChecker(identityOf(call)).then(
+    (c) => {
+      check = c;
+      for (const r of early.splice(0)) handle(r);
+      if (!paused) call.resume();
+    },
+    (e: unknown) => call.emit('error', errors.toServiceError(e)),
+  );
+  call.on('data', (req: WatchRequest) => {
+    if (check === undefined) {
+      early.push(req);
+      call.pause();
+      return;
+    }
+    handle(req);
   });
   const end = (): void => stream.close();
   call.on('end', () => {

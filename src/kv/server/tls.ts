@@ -1,0 +1,74 @@
+// TLS on the client and peer listeners, from etcd's flags (--cert-file, --key-file,
+// --trusted-ca-file, --client-cert-auth and their --peer-* twins), as etcd 3.4 does it:
+//
+//   * An https:// listen URL needs a certificate and key; an http:// one ignores them.
+//   * The server asks for and verifies client certificates when a trusted CA file is given
+//     or --client-cert-auth is on (etcd's TLSInfo.ServerConfig: RequireAndVerifyClientCert
+//     in both cases). Only --client-cert-auth makes a verified certificate's CN the user
+//     name for auth (see auth-admin.ts).
+//   * Connections this member opens (to peers; to the leader's client URL when forwarding)
+//     verify the other side against the trusted CA with the URL's host as the name (an IP
+//     host needs an IP SAN) and present this member's own certificate.
+//   * The metrics URLs stay plain http.
+
+import * as grpc from '@grpc/grpc-js';
+import * as fs from 'node:fs';
+import { ConfigError } from './config';
+
+/** One side's TLS flags (client or peer); empty strings for unset files. */
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  trustedCaFile: string;
+  /** --client-cert-auth / --peer-client-cert-auth. */
+  clientCertAuth: boolean;
+}
+
+export const noTls: TlsFiles = Object.freeze({ certFile: '', keyFile: '', trustedCaFile: '', clientCertAuth: false });
+
+export function hasCert(t: TlsFiles | undefined): t is TlsFiles {
+  return t !== undefined && t.certFile !== '' && t.keyFile !== '';
+}
+
+function isSecure(url: string): boolean {
+  const p = new URL(url).protocol;
+  return p === 'https:' || p === 'unixs:';
+}
+
+/** etcd's refusals at start for TLS listen URLs without certificates. */
+export function checkTlsUrls(opts: { listenClientUrls: string[]; listenPeerUrls: string[]; clientTls?: TlsFiles; peerTls?: TlsFiles }): void {
+  for (const u of opts.listenClientUrls) {
+    if (isSecure(u) && !hasCert(opts.clientTls)) throw new ConfigError(`TLS key/cert (--cert-file, --key-file) must be provided for client url ${u} with HTTPS scheme`);
+  }
+  for (const u of opts.listenPeerUrls) {
+    if (isSecure(u) && !hasCert(opts.peerTls)) throw new ConfigError(`cannot listen on TLS for ${new URL(u).host}: KeyFile and CertFile are not presented (--peer-cert-file, --peer-key-file)`);
+  }
+  for (const t of [opts.clientTls, opts.peerTls]) {
+    if (!t) continue;
+    if ((t.certFile === '') !== (t.keyFile === '')) throw new ConfigError('both a certificate file and a key file must be given (--cert-file/--key-file, --peer-cert-file/--peer-key-file)');
+    for (const f of [t.certFile, t.keyFile, t.trustedCaFile]) {
+      if (f !== '' && !fs.existsSync(f)) throw new ConfigError(`open ${f}: no such file or directory`);
+    }
+  }
+}
+
+function read(file: string): Buffer | null {
+  return file === '' ? null : fs.readFileSync(file);
+}
+
+/** Credentials for a listener at `url`: TLS for https, plaintext for http. */
+export function serverCredentials(url: string, tls: TlsFiles | undefined): grpc.ServerCredentials {
+  if (!isSecure(url) || !hasCert(tls)) return grpc.ServerCredentials.createInsecure();
+  const requireClientCert = tls.trustedCaFile !== '' || tls.clientCertAuth;
+  return grpc.ServerCredentials.createSsl(read(tls.trustedCaFile), [{ cert_chain: fs.readFileSync(tls.certFile), private_key: fs.readFileSync(tls.keyFile) }], requireClientCert);
+}
+
+/**
+ * Credentials for a connection this member opens to `url`: TLS for https (verifying the
+ * server against the trusted CA, presenting this member's certificate), plaintext for http.
+ */
+export function channelCredentials(url: string, tls: TlsFiles | undefined): grpc.ChannelCredentials {
+  if (!isSecure(url)) return grpc.credentials.createInsecure();
+  const t = tls ?? noTls;
+  return t.certFile !== '' && t.keyFile !== '' ? grpc.credentials.createSsl(read(t.trustedCaFile), fs.readFileSync(t.keyFile), fs.readFileSync(t.certFile)) : grpc.credentials.createSsl(read(t.trustedCaFile));
+}
