@@ -8,6 +8,7 @@
 // CI (CI=true), a skip with a warning elsewhere.
 
 import * as grpc from '@grpc/grpc-js';
+import { Etcd3, EtcdAuthenticationFailedError, EtcdPermissionDeniedError } from 'etcd3';
 import * as pb from '../../src/kv/proto';
 import { requireTool, StoreCluster } from '../helpers/cluster';
 import { etcdctlOk, EtcdctlResult, runEtcdctl, stopAllEtcdctl } from '../helpers/etcdctl';
@@ -191,6 +192,27 @@ describeIf('auth on a 3-member skiff cluster (etcdctl)', () => {
     // Attaching a key to that lease is refused too: the user could not revoke it.
     expectError(await ctl(['put', 'app/l', 'v', `--lease=${id}`, ...ALICE]), 'etcdserver: permission denied', 'PermissionDenied');
     expect(await ok(['lease', 'revoke', id, ...ROOT])).toBe(`lease ${id} revoked\n`);
+  });
+
+  test('the npm etcd3 client authenticates and gets the same answers', async () => {
+    const hosts = cluster!.members.map((m) => m.clientUrl);
+    const alice = new Etcd3({ hosts, auth: { username: 'alice', password: 'alicepw' } });
+    const wrong = new Etcd3({ hosts, auth: { username: 'alice', password: 'nope' } });
+    const root = new Etcd3({ hosts: hosts[1], auth: { username: 'root', password: 'rootpw' } });
+    try {
+      await alice.put('app/e3').value('v');
+      expect(await alice.get('app/e3').string()).toBe('v');
+      await expect(alice.get('other').string()).rejects.toBeInstanceOf(EtcdPermissionDeniedError);
+      await expect(wrong.get('app/e3').string()).rejects.toBeInstanceOf(EtcdAuthenticationFailedError);
+      expect((await root.getUsers()).map((u) => u.name).sort()).toEqual(['alice', 'bob', 'root']);
+      expect(await root.role('app').permissions()).toEqual(
+        expect.arrayContaining([expect.objectContaining({ permission: 'Read', range: expect.objectContaining({ start: Buffer.from('cfg') }) as unknown })]),
+      );
+    } finally {
+      alice.close();
+      wrong.close();
+      root.close();
+    }
   });
 
   test('admin operations need the root role', async () => {

@@ -88,6 +88,8 @@ export async function restoreSnapshot(o: SnapshotRestoreOptions): Promise<Snapsh
       leases: old?.leases ?? { leases: [] },
       // A new cluster starts with no alarm; one still due is raised again by the quota check.
       alarms: [],
+      // Users, roles and whether auth is on come along, as etcd's auth bucket does.
+      auth: old?.auth,
     };
     await store.flush(meta);
     const result = { revision: store.revision, compactRevision: store.compactRevision, keys: store.indexedKeyCount };
