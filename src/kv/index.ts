@@ -4,6 +4,7 @@ export { ConfigError, parseInitialCluster, parseUrls, serverDefaults, validateCo
 export type { ServerConfig, MemberUrls } from './server/config';
 export { createLogger } from './server/logger';
 export { checkTlsUrls } from './server/tls';
+export { selfCert } from './server/self-cert';
 export type { TlsFiles } from './server/tls';
 export { describeRestore, restoreSnapshot } from './server/snapshot-restore';
 export type { SnapshotRestoreOptions, SnapshotRestoreResult } from './server/snapshot-restore';

@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 
-import { checkTlsUrls, ConfigError, createLogger, EtcdServer, parseInitialCluster, parseUrls, serverDefaults, ServerConfig, validateConfig } from '../../kv';
+import { checkTlsUrls, ConfigError, createLogger, EtcdServer, selfCert, parseInitialCluster, parseUrls, serverDefaults, ServerConfig, validateConfig } from '../../kv';
 
 interface StoreArgs {
   name: string;
@@ -34,6 +34,8 @@ interface StoreArgs {
   'peer-key-file': string;
   'peer-trusted-ca-file': string;
   'peer-client-cert-auth': boolean;
+  'auto-tls': boolean;
+  'peer-auto-tls': boolean;
   'auth-token': string;
   'auth-token-ttl': number;
 }
@@ -80,6 +82,16 @@ export function storeConfig(a: StoreArgs): ServerConfig {
   if (tokenType !== 'simple') throw new ConfigError(`unsupported --auth-token "${a['auth-token']}": only "simple" is supported`);
   if (!(a['auth-token-ttl'] > 0)) throw new ConfigError('--auth-token-ttl must be > 0');
   validateConfig(config);
+  // etcd's ClientSelfCert/PeerSelfCert: without certificate files, --auto-tls makes a
+  // self-signed one under the data dir, which replaces the TLS settings of that side.
+  if (a['auto-tls'] && config.clientTls?.certFile === '' && config.clientTls.keyFile === '') {
+    const c = selfCert(path.join(config.dataDir, 'fixtures', 'client'), listenClientUrls);
+    config.clientTls = { ...c, trustedCaFile: '', clientCertAuth: false, selfSigned: true };
+  }
+  if (a['peer-auto-tls'] && config.peerTls?.certFile === '' && config.peerTls.keyFile === '') {
+    const c = selfCert(path.join(config.dataDir, 'fixtures', 'peer'), listenPeerUrls);
+    config.peerTls = { ...c, trustedCaFile: '', clientCertAuth: false, selfSigned: true };
+  }
   checkTlsUrls(config);
   return config;
 }
@@ -119,6 +131,8 @@ export const storeCommand: CommandModule<object, StoreArgs> = {
       .option('peer-key-file', { type: 'string', default: '', describe: 'Path to the peer server TLS key file' })
       .option('peer-trusted-ca-file', { type: 'string', default: '', describe: 'Path to the peer server TLS trusted CA file' })
       .option('peer-client-cert-auth', { type: 'boolean', default: false, describe: 'Enable peer client cert authentication' })
+      .option('auto-tls', { type: 'boolean', default: false, describe: 'Client TLS using generated certificates' })
+      .option('peer-auto-tls', { type: 'boolean', default: false, describe: 'Peer TLS using generated certificates' })
       .option('auth-token', { type: 'string', default: 'simple', describe: "Specify auth token type: only 'simple' is supported" })
       .option('auth-token-ttl', { type: 'number', default: 300, describe: 'The lifetime in seconds of the auth token' }) as unknown as Argv<StoreArgs>,
   handler: async (args) => {

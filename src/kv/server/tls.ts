@@ -9,6 +9,8 @@
 //   * Connections this member opens (to peers; to the leader's client URL when forwarding)
 //     verify the other side against the trusted CA with the URL's host as the name (an IP
 //     host needs an IP SAN) and present this member's own certificate.
+//   * --auto-tls / --peer-auto-tls without certificate files: a self-signed certificate
+//     (self-cert.ts); connections made with it skip verification, as etcd's do.
 //   * The metrics URLs stay plain http.
 
 import * as grpc from '@grpc/grpc-js';
@@ -22,6 +24,8 @@ export interface TlsFiles {
   trustedCaFile: string;
   /** --client-cert-auth / --peer-client-cert-auth. */
   clientCertAuth: boolean;
+  /** Made by --auto-tls / --peer-auto-tls: the other side's certificate is not verified (as etcd). */
+  selfSigned?: boolean;
 }
 
 export const noTls: TlsFiles = Object.freeze({ certFile: '', keyFile: '', trustedCaFile: '', clientCertAuth: false });
@@ -70,5 +74,6 @@ export function serverCredentials(url: string, tls: TlsFiles | undefined): grpc.
 export function channelCredentials(url: string, tls: TlsFiles | undefined): grpc.ChannelCredentials {
   if (!isSecure(url)) return grpc.credentials.createInsecure();
   const t = tls ?? noTls;
+  if (t.selfSigned) return grpc.credentials.createSsl(null, null, null, { rejectUnauthorized: false });
   return t.certFile !== '' && t.keyFile !== '' ? grpc.credentials.createSsl(read(t.trustedCaFile), fs.readFileSync(t.keyFile), fs.readFileSync(t.certFile)) : grpc.credentials.createSsl(read(t.trustedCaFile));
 }
