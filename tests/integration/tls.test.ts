@@ -101,6 +101,10 @@ describeIf.each(kinds)('TLS on a 3-member %s cluster', (kind) => {
       // A client certificate is not needed (no trusted CA for clients), but accepted.
       const alice = certs.clients.alice;
       expect(await etcdctlOk(ep, [...withCa(), `--cert=${alice.cert}`, `--key=${alice.key}`, 'get', 'tls-a', '--print-value-only'])).toBe('1\n');
+      // Keep-alives reach the leader from every member (followers forward them over TLS).
+      const grant = await etcdctlOk(ep, [...withCa(), 'lease', 'grant', '30']);
+      const id = /^lease ([0-9a-f]{16}) granted/.exec(grant)![1];
+      for (const m of cluster!.members) expect(await etcdctlOk(m.clientUrl, [...withCa(), 'lease', 'keep-alive', '--once', id])).toBe(`lease ${id} keepalived with TTL(30)\n`);
     });
 
     test('without the CA, or in plaintext, a client gets nowhere', async () => {

@@ -26,7 +26,7 @@ import { StoreMetrics } from './metrics';
 import { discoverCluster, fetchClusterView, peerMembersService } from './peer-members';
 import { encodeConfContext, encodeEnvelope, InternalRequest } from './requests';
 import { registerServices } from './services';
-import { channelCredentials, serverCredentials } from './tls';
+import { channelCredentials, memberClientCredentials, serverCredentials } from './tls';
 import { checkPutRequest, checkRangeRequest, checkTxnRequest, doRange, isTxnReadOnly, readOnlyTxn } from './txn';
 
 export const serverVersion = '3.4.23';
@@ -602,7 +602,7 @@ export class EtcdServer {
     if (this.leaseClient?.url !== url) {
       this.leaseClient?.client.close();
       const { host, port } = hostPort(url);
-      this.leaseClient = { url, client: pb.createClient('Lease', `${host}:${port}`, channelCredentials(url, this.config.clientTls)) };
+      this.leaseClient = { url, client: pb.createClient('Lease', `${host}:${port}`, memberClientCredentials(url, this.config.clientTls, this.config.peerTls)) };
     }
     return this.leaseClient.client;
   }

@@ -25,7 +25,7 @@ import { hostPort, ServerConfig } from './config';
 import { computeMemberId, idToHex } from './ids';
 import type { Member, Membership } from './membership';
 import { ConfChangeContext, decodeConfContext, encodeConfContext, InternalRequest } from './requests';
-import { channelCredentials } from './tls';
+import { memberClientCredentials } from './tls';
 
 export const memberLimits = Object.freeze({
   /** etcd 3.4's maxLearners. */
@@ -306,7 +306,7 @@ export class MemberAdmin {
     if (this.leaderClient?.url !== url) {
       this.leaderClient?.client.close();
       const { host, port } = hostPort(url);
-      this.leaderClient = { url, client: pb.createClient('Cluster', `${host}:${port}`, channelCredentials(url, this.s.config.clientTls)) };
+      this.leaderClient = { url, client: pb.createClient('Cluster', `${host}:${port}`, memberClientCredentials(url, this.s.config.clientTls, this.s.config.peerTls)) };
     }
     try {
       const client = this.leaderClient.client;

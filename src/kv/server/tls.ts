@@ -77,3 +77,15 @@ export function channelCredentials(url: string, tls: TlsFiles | undefined): grpc
   if (t.selfSigned) return grpc.credentials.createSsl(null, null, null, { rejectUnauthorized: false });
   return t.certFile !== '' && t.keyFile !== '' ? grpc.credentials.createSsl(read(t.trustedCaFile), fs.readFileSync(t.keyFile), fs.readFileSync(t.certFile)) : grpc.credentials.createSsl(read(t.trustedCaFile));
 }
+
+/**
+ * Credentials for a call this member makes to another member's client URL (a forwarded
+ * keep-alive or membership change): this member's client certificate, and the client
+ * trusted CA to verify the other member, or the peer trusted CA when no client CA is set
+ * (server-only client TLS, where the members' certificates usually share the peers' CA).
+ */
+export function memberClientCredentials(url: string, client: TlsFiles | undefined, peer: TlsFiles | undefined): grpc.ChannelCredentials {
+  const c = client ?? noTls;
+  if (c.trustedCaFile !== '' || c.selfSigned || !peer || peer.trustedCaFile === '') return channelCredentials(url, c);
+  return channelCredentials(url, { ...c, trustedCaFile: peer.trustedCaFile });
+}
