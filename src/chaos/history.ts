@@ -113,3 +113,22 @@ export interface LeaseObservation {
   completeMs: number;
   keys: Set<string>;
 }
+
+/** Everything the clients and the fault schedule record during a run. */
+export class Recorder {
+  readonly registerOps: RegisterOp[] = [];
+  readonly appendOps: AppendOp[] = [];
+  readonly acked: AckedWrite[] = [];
+  readonly watchers: WatcherRecord[] = [];
+  readonly leases: LeaseRecord[] = [];
+  readonly leaseObservations: LeaseObservation[] = [];
+  /** Every acknowledged write: when it was sent and answered (failover times). */
+  readonly writeAcks: { invokeMs: number; ackMs: number }[] = [];
+  /** The highest revision of an acknowledged write under the watched prefix. */
+  latestWatchedRev = 0;
+
+  ack(w: AckedWrite, invokeMs: number): void {
+    this.acked.push(w);
+    this.writeAcks.push({ invokeMs, ackMs: w.ackMs });
+  }
+}

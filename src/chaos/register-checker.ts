@@ -243,7 +243,7 @@ export function checkRegisters(all: readonly RegisterOp[], o: RegisterCheckOptio
       });
       result.witnessOps = witness.ops.length;
       if (o.outDir !== undefined) {
-        result.witnessFile = writeWitness(o.outDir, key, witness.ops as RegisterOperation[], witness.start, o.originMs ?? 0);
+        result.witnessFile = writeWitness(o.outDir, key, witness.ops as RegisterOperation[], witness.start, o.originMs ?? 0, ops);
       }
     }
     report.keys.push(result);
@@ -273,7 +273,15 @@ export function describeOp(op: RegisterOp, originMs: number): string {
   return `client ${String(op.client).padStart(3)} member ${op.member} ${interval.padEnd(24)} ${what}`;
 }
 
-function writeWitness(outDir: string, key: string, ops: RegisterOperation[], start: 'initial' | 'unknown', originMs: number): string {
+/** The ops that wrote the values a witness mentions (and are not in it). */
+function witnessContext(witness: readonly RegisterOperation[], keyOps: readonly RegisterOp[]): RegisterOp[] {
+  const values = new Set<string>();
+  for (const op of witness) for (const v of [op.ref.value, op.ref.expected, op.ref.readValue]) if (typeof v === 'string') values.add(v);
+  const inWitness = new Set(witness.map((op) => op.ref));
+  return keyOps.filter((op) => !inWitness.has(op) && op.value !== undefined && values.has(op.value) && (op.f === 'write' || op.casOk === true || op.status === 'unknown'));
+}
+
+function writeWitness(outDir: string, key: string, ops: RegisterOperation[], start: 'initial' | 'unknown', originMs: number, keyOps: readonly RegisterOp[]): string {
   fs.mkdirSync(outDir, { recursive: true });
   const safe = key.replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^_+/, '');
   const file = path.join(outDir, `nonlinearizable-${safe}.txt`);
@@ -283,6 +291,9 @@ function writeWitness(outDir: string, key: string, ops: RegisterOperation[], sta
     `# start state: ${start === 'initial' ? 'the key does not exist (start of the run)' : 'any value (a window cut from the run; every op outside it is wholly before or after it)'}`,
     `# times: seconds since the run started; '?' = no answer (may have taken effect at any point after its call, or never)`,
     ...sorted.map((op) => (op.optional === true ? '(straddles the window: may have taken effect outside it) ' : '') + describeOp(op.ref, originMs)),
+    '',
+    '# context, not part of the witness: the writes of the values it mentions',
+    ...witnessContext(sorted, keyOps).map((op) => `#   ${describeOp(op, originMs)}`),
     '',
     '# as JSON, one op per line',
     ...sorted.map((op) => JSON.stringify(op.ref)),

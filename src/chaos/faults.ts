@@ -1,0 +1,286 @@
+// The fault schedule: after a quiet spell, one fault at a time, held for a while and then
+// healed. Kinds:
+//   kill       kill -9 of the leader or of a random member; restarted on the same data
+//   pause      SIGSTOP of the leader or of a random member; SIGCONT later
+//   partition  through the proxies: a random majority/minority split, the leader isolated,
+//              or a bridge (two sides that only one member connects); connections cut or
+//              black-holed; sometimes a slow network (delays on every link) instead
+//   member     a member removed (MemberRemove), its data wiped, added back (MemberAdd) and
+//              started to join the running cluster; skipped when the store answers
+//              UNIMPLEMENTED
+// Every random choice of a step is drawn before the step runs, in the same order, so the
+// plan depends on the seed only (who leads at the time is the cluster's business).
+
+import { status as grpcStatus } from '@grpc/grpc-js';
+import type { ClientPool } from './clients';
+import { errorText, grpcCode, sleep } from './clients';
+import type { ChaosCluster } from './cluster';
+import type { FaultNetwork, LinkRule } from './fault-proxy';
+import { nowMs } from './history';
+import type { LeaderMonitor } from './monitor';
+import type { Rng } from './rng';
+
+export type FaultKind = 'kill' | 'pause' | 'partition' | 'member';
+export const faultKinds: readonly FaultKind[] = ['kill', 'pause', 'partition', 'member'];
+
+export interface FaultEvent {
+  kind: FaultKind;
+  detail: string;
+  startMs: number;
+  endMs: number;
+}
+
+export interface FaultTiming {
+  quietMsMin: number;
+  quietMsMax: number;
+  holdMsMin: number;
+  holdMsMax: number;
+}
+
+export const defaultFaultTiming: FaultTiming = Object.freeze({ quietMsMin: 1000, quietMsMax: 3000, holdMsMin: 800, holdMsMax: 4500 });
+
+/** One step's random draws, all taken up front. */
+interface Draws {
+  kind: FaultKind;
+  quietMs: number;
+  holdMs: number;
+  targetLeader: boolean;
+  targetPick: number;
+  shape: number;
+  ruleKind: number;
+  shuffle: number[];
+  delayMs: number;
+}
+
+export class Nemesis {
+  readonly events: FaultEvent[] = [];
+  /** When the leader was killed or cut off from a majority (failover starts). */
+  readonly failoverStarts: { atMs: number; what: string }[] = [];
+  readonly notes: string[] = [];
+  private kinds: FaultKind[];
+  private running = true;
+  private memberUnsupported = false;
+  /** Members removed from the cluster and not (yet) back. */
+  private readonly removed = new Set<number>();
+
+  constructor(
+    private readonly cluster: ChaosCluster,
+    private readonly network: FaultNetwork,
+    private readonly monitor: LeaderMonitor,
+    private readonly pool: ClientPool,
+    private readonly rng: Rng,
+    kinds: readonly FaultKind[],
+    private readonly timing: FaultTiming,
+    private readonly log: (line: string) => void,
+  ) {
+    this.kinds = [...kinds];
+  }
+
+  stop(): void {
+    this.running = false;
+  }
+
+  private draw(): Draws {
+    const r = this.rng;
+    return {
+      kind: r.pick(this.kinds.length > 0 ? this.kinds : faultKinds),
+      quietMs: r.range(this.timing.quietMsMin, this.timing.quietMsMax),
+      holdMs: r.range(this.timing.holdMsMin, this.timing.holdMsMax),
+      targetLeader: r.chance(0.5),
+      targetPick: r.float(),
+      shape: r.float(),
+      ruleKind: r.float(),
+      shuffle: r.shuffle(this.cluster.members.map((_, i) => i)),
+      delayMs: r.range(20, 150),
+    };
+  }
+
+  /** Runs faults until untilMs (or stop()); the last one is healed before it returns. */
+  async run(untilMs: number): Promise<void> {
+    while (this.running && this.kinds.length > 0) {
+      const d = this.draw();
+      await this.sleepUntil(Math.min(untilMs, nowMs() + d.quietMs));
+      if (!this.running || nowMs() >= untilMs) break;
+      if (d.kind === 'member' && this.memberUnsupported) continue;
+      try {
+        await this.step(d);
+      } catch (e) {
+        this.log(`fault ${d.kind} failed: ${String(e)}`);
+      }
+    }
+  }
+
+  private async sleepUntil(t: number): Promise<void> {
+    while (this.running && nowMs() < t) await sleep(Math.min(200, t - nowMs()));
+  }
+
+  private quorum(): number {
+    return Math.floor(this.cluster.members.length / 2) + 1;
+  }
+
+  private async step(d: Draws): Promise<void> {
+    const n = this.cluster.members.length;
+    const leader = await this.monitor.findLeader();
+    const candidates = this.cluster.members.map((_, i) => i).filter((i) => this.cluster.isUp(i) && !this.removed.has(i));
+    if (candidates.length === 0) return;
+    const target = d.targetLeader && leader !== undefined ? leader : candidates[Math.floor(d.targetPick * candidates.length)];
+    const name = (i: number): string => `${this.cluster.members[i].name}${i === leader ? ' (leader)' : ''}`;
+    const startMs = nowMs();
+    switch (d.kind) {
+      case 'kill': {
+        this.log(`fault: kill -9 ${name(target)}`);
+        if (target === leader) this.failoverStarts.push({ atMs: startMs, what: `kill -9 ${name(target)}` });
+        await this.cluster.kill(target);
+        await this.sleepUntil(startMs + d.holdMs);
+        this.cluster.spawn(target);
+        this.log(`fault: restarted ${this.cluster.members[target].name}`);
+        this.events.push({ kind: 'kill', detail: `kill -9 ${name(target)}, restarted after ${Math.round(nowMs() - startMs)} ms`, startMs, endMs: nowMs() });
+        return;
+      }
+      case 'pause': {
+        this.log(`fault: SIGSTOP ${name(target)}`);
+        this.cluster.pause(target);
+        await this.sleepUntil(startMs + d.holdMs);
+        this.cluster.resume(target);
+        this.log(`fault: SIGCONT ${this.cluster.members[target].name}`);
+        this.events.push({ kind: 'pause', detail: `SIGSTOP ${name(target)} for ${Math.round(nowMs() - startMs)} ms`, startMs, endMs: nowMs() });
+        return;
+      }
+      case 'partition': {
+        const rule: LinkRule = d.ruleKind < 0.7 ? { kind: 'cut' } : { kind: 'drop' };
+        let detail: string;
+        // Which members the leader can still reach (itself included).
+        let leaderReach = n;
+        if (d.shape < 0.15) {
+          const delay: LinkRule = { kind: 'delay', delayMs: d.delayMs, jitterMs: Math.round(d.delayMs / 2) };
+          for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) if (a !== b) this.network.setRule(a, b, delay);
+          detail = `slow network: ${d.delayMs} ms (+ up to ${Math.round(d.delayMs / 2)} ms) on every link`;
+        } else if (d.shape < 0.5) {
+          const others = this.cluster.members.map((_, i) => i).filter((i) => i !== target);
+          this.network.partition([[target], others], rule);
+          detail = `${rule.kind} ${name(target)} from the rest`;
+          if (target === leader) leaderReach = 1;
+        } else if (d.shape < 0.8) {
+          const minoritySize = 1 + Math.floor(d.targetPick * Math.floor((n - 1) / 2));
+          const minority = d.shuffle.slice(0, minoritySize);
+          const majority = d.shuffle.slice(minoritySize);
+          this.network.partition([minority, majority], rule);
+          detail = `${rule.kind} {${minority.map(name).join(',')}} | {${majority.map(name).join(',')}}`;
+          if (leader !== undefined && minority.includes(leader)) leaderReach = minority.length;
+        } else {
+          // A bridge: two sides that reach each other only through one member.
+          const bridge = d.shuffle[0];
+          const rest = d.shuffle.slice(1);
+          const left = rest.slice(0, Math.ceil(rest.length / 2));
+          const right = rest.slice(Math.ceil(rest.length / 2));
+          for (const a of left) {
+            for (const b of right) {
+              this.network.setRule(a, b, rule);
+              this.network.setRule(b, a, rule);
+            }
+          }
+          detail = `${rule.kind} bridge {${left.map(name).join(',')}} - ${name(bridge)} - {${right.map(name).join(',')}}`;
+          if (leader !== undefined && leader !== bridge) leaderReach = 1 + (left.includes(leader) ? left.length : right.length);
+        }
+        this.log(`fault: partition: ${detail}`);
+        if (leader !== undefined && leaderReach < this.quorum()) this.failoverStarts.push({ atMs: startMs, what: `partition: ${detail}` });
+        await this.sleepUntil(startMs + d.holdMs + 500);
+        this.network.heal();
+        this.log('fault: network healed');
+        this.events.push({ kind: 'partition', detail: `${detail} for ${Math.round(nowMs() - startMs)} ms`, startMs, endMs: nowMs() });
+        return;
+      }
+      case 'member':
+        await this.replaceMember(target === leader ? candidates.find((i) => i !== leader) ?? target : target, name);
+        return;
+    }
+  }
+
+  /** Removes a member, wipes it, and adds it back as a new member. */
+  private async replaceMember(target: number, name: (i: number) => string): Promise<void> {
+    const startMs = nowMs();
+    const m = this.cluster.members[target];
+    const via = this.cluster.members.map((_, i) => i).filter((i) => i !== target && this.cluster.isUp(i));
+    if (via.length === 0) return;
+    const client = this.pool.members[via[0]];
+    let id: string | undefined;
+    try {
+      const list = await client.memberList(2000);
+      id = list.members.find((x) => x.name === m.name || x.peerURLs.includes(this.cluster.peerUrl(target)))?.ID;
+    } catch (e) {
+      if (this.unsupported(e)) return;
+      this.log(`fault: member list failed: ${errorText(e)}`);
+      return;
+    }
+    if (id === undefined) {
+      this.log(`fault: ${m.name} is not in the member list`);
+      return;
+    }
+    this.log(`fault: remove member ${name(target)} (${id})`);
+    try {
+      this.cluster.expectExit(target);
+      await client.memberRemove(id, 5000);
+    } catch (e) {
+      if (this.unsupported(e)) return;
+      this.log(`fault: member remove failed: ${errorText(e)}`);
+      // Its outcome is unknown; go on as if removed only if the list says so.
+      const list = await client.memberList(2000).catch(() => undefined);
+      if (list === undefined || list.members.some((x) => x.ID === id)) {
+        this.events.push({ kind: 'member', detail: `remove ${m.name} failed: ${errorText(e)}`, startMs, endMs: nowMs() });
+        return;
+      }
+    }
+    this.removed.add(target);
+    await this.cluster.kill(target);
+    this.cluster.wipe(target);
+    this.monitor.forget(target);
+    await sleep(500);
+    await this.addBack(target);
+    this.events.push({ kind: 'member', detail: `removed ${m.name}, wiped, added back and started in ${Math.round(nowMs() - startMs)} ms`, startMs, endMs: nowMs() });
+  }
+
+  /** MemberAdd (retried until it goes through or the run ends) and start the member on empty data. */
+  private async addBack(target: number): Promise<boolean> {
+    const m = this.cluster.members[target];
+    for (let attempt = 0; ; attempt++) {
+      const via = this.cluster.members.map((_, i) => i).filter((i) => i !== target && this.cluster.isUp(i));
+      const client = this.pool.members[via[attempt % Math.max(1, via.length)]];
+      try {
+        const list = await client.memberList(2000);
+        if (!list.members.some((x) => x.peerURLs.includes(this.cluster.peerUrl(target)))) await client.memberAdd([this.cluster.peerUrl(target)], 5000);
+        break;
+      } catch (e) {
+        this.log(`fault: member add of ${m.name} failed: ${errorText(e)}`);
+        if (attempt >= 30) return false;
+        await sleep(500);
+      }
+    }
+    this.cluster.spawn(target, 'existing');
+    this.removed.delete(target);
+    this.log(`fault: added ${m.name} back and started it`);
+    return true;
+  }
+
+  private unsupported(e: unknown): boolean {
+    if (grpcCode(e) !== grpcStatus.UNIMPLEMENTED) return false;
+    this.memberUnsupported = true;
+    this.kinds = this.kinds.filter((k) => k !== 'member');
+    const note = `membership faults skipped: the store answers UNIMPLEMENTED (${errorText(e)})`;
+    this.notes.push(note);
+    this.log(note);
+    return true;
+  }
+
+  /** Ends every fault: network healed, paused members resumed, stopped ones started, removed ones added back. */
+  async healAll(): Promise<void> {
+    this.network.heal();
+    for (let i = 0; i < this.cluster.members.length; i++) {
+      if (this.removed.has(i)) {
+        await this.addBack(i);
+        continue;
+      }
+      if (this.cluster.members[i].paused) this.cluster.resume(i);
+      if (!this.cluster.isRunning(i)) this.cluster.spawn(i);
+    }
+  }
+}

@@ -1,0 +1,102 @@
+// The lease checker.
+//
+// Expiry: a lease granted with TTL t must be gone (and its key with it) at most t plus a
+// bound after the grant was acknowledged. A new leader gives every lease its full TTL again
+// (etcd 3.4 does; skiff follows it), so each rise of the Raft term before the deadline
+// moves the deadline to that time + t + bound. The bound is the election timeout plus the
+// check interval and slack: bound = electionMs + slackMs. A read that began after the
+// deadline and still saw the key is a violation.
+//
+// Keep-alive: a keep-alive sent at s and answered with TTL > 0 renewed the lease at some
+// point after s, so the lease lives at least until s + TTL (and was alive at every earlier
+// time since the grant). A read that began after the key's put was acknowledged and ended
+// before that time, and did not see the key, is a violation; so is a keep-alive answered
+// "gone" before that time.
+
+import type { LeaseObservation, LeaseRecord } from './history';
+
+export interface LeaseProblem {
+  lease: number;
+  key: string;
+  kind: 'outlived' | 'expired early';
+  detail: string;
+}
+
+export interface LeaseReport {
+  ok: boolean;
+  expiring: number;
+  keptAlive: number;
+  observations: number;
+  /** Expiring leases whose deadline passed before the last observation (the ones checked for expiry). */
+  expiryChecked: number;
+  problems: LeaseProblem[];
+}
+
+export interface LeaseCheckInput {
+  leases: readonly LeaseRecord[];
+  observations: readonly LeaseObservation[];
+  /** Times the Raft term rose (new elections). */
+  termRises: readonly number[];
+  electionMs: number;
+  /** Check interval, commit latency and scheduling slack on a busy machine. */
+  slackMs: number;
+  originMs?: number;
+}
+
+/** The time by which an expiring lease must be gone. */
+export function expiryDeadlineMs(lease: LeaseRecord, termRises: readonly number[], boundMs: number): number {
+  const ttlMs = lease.ttlSec * 1000;
+  let deadline = lease.grantAckMs + ttlMs + boundMs;
+  for (const t of [...termRises].sort((a, b) => a - b)) {
+    if (t <= lease.grantInvokeMs) continue;
+    if (t > deadline) break;
+    deadline = Math.max(deadline, t + ttlMs + boundMs);
+  }
+  return deadline;
+}
+
+/** The time until which a kept-alive lease is certainly alive. */
+export function aliveUntilMs(lease: LeaseRecord): number {
+  let until = lease.grantInvokeMs + lease.ttlSec * 1000;
+  for (const k of lease.keepAlives) until = Math.max(until, k.ackMs, k.sentMs + k.ttlSec * 1000);
+  return until;
+}
+
+export function checkLeases(input: LeaseCheckInput): LeaseReport {
+  const bound = input.electionMs + input.slackMs;
+  const origin = input.originMs ?? 0;
+  const t = (ms: number): string => `${((ms - origin) / 1000).toFixed(3)}s`;
+  const obs = [...input.observations].sort((a, b) => a.invokeMs - b.invokeMs);
+  const lastObsMs = obs.length > 0 ? obs[obs.length - 1].invokeMs : -Infinity;
+  const report: LeaseReport = { ok: true, expiring: 0, keptAlive: 0, observations: obs.length, expiryChecked: 0, problems: [] };
+  for (const lease of input.leases) {
+    if (!lease.keepAlive) {
+      report.expiring++;
+      const deadline = expiryDeadlineMs(lease, input.termRises, bound);
+      if (deadline < lastObsMs) report.expiryChecked++;
+      const late = obs.find((o) => o.invokeMs > deadline && o.keys.has(lease.key));
+      if (late !== undefined) {
+        report.problems.push({
+          lease: lease.id,
+          key: lease.key,
+          kind: 'outlived',
+          detail: `TTL ${lease.ttlSec}s granted by ${t(lease.grantAckMs)}, must be gone by ${t(deadline)} (TTL + ${bound} ms after the grant or the last new term), still read at ${t(late.invokeMs)}`,
+        });
+      }
+      continue;
+    }
+    report.keptAlive++;
+    const until = aliveUntilMs(lease);
+    if (lease.lost !== undefined && lease.lost.ackMs <= until) {
+      report.problems.push({ lease: lease.id, key: lease.key, kind: 'expired early', detail: `a keep-alive sent at ${t(lease.lost.sentMs)} found it gone by ${t(lease.lost.ackMs)}, though it was renewed to live until ${t(until)}` });
+    }
+    if (lease.putAckMs === undefined) continue;
+    const putAck = lease.putAckMs;
+    const missing = obs.find((o) => o.invokeMs >= putAck && o.completeMs <= until && !o.keys.has(lease.key));
+    if (missing !== undefined) {
+      report.problems.push({ lease: lease.id, key: lease.key, kind: 'expired early', detail: `kept alive until at least ${t(until)}, key absent in a read over [${t(missing.invokeMs)}, ${t(missing.completeMs)}]` });
+    }
+  }
+  report.ok = report.problems.length === 0;
+  return report;
+}
