@@ -88,6 +88,8 @@ export class KvStateMachine implements StateMachine {
   alarms: AlarmRecord[] = [];
   private index = 0;
   private term = 0;
+  /** The term of the entry being applied. */
+  private entryTerm = 0;
   private confState: ConfState | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private stagedMeta: SnapshotMetadata | undefined;
@@ -157,6 +159,7 @@ export class KvStateMachine implements StateMachine {
         this.applyConfChange(a);
       } else if (e.data.length > 0) {
         const env = decodeEnvelope(e.data);
+        this.entryTerm = e.term;
         const result = this.applyRequest(env.r, env.a, e.index);
         if (env.m === this.opts.memberId) this.wait.trigger(env.n, result);
       }
@@ -273,6 +276,9 @@ export class KvStateMachine implements StateMachine {
         return { ok: true, revision: store.revision, resp: { op: 'leaseGrant', id: r.req.ID, ttl } };
       }
       case 'leaseRevoke': {
+        if (r.leaderTerm !== undefined && r.leaderTerm !== this.entryTerm) {
+          return { ok: false, error: new Error(`revoke of expired lease ${r.req.ID} from the leader of term ${r.leaderTerm} in an entry of term ${this.entryTerm}: ignored`) };
+        }
         const keys = this.opts.lessor.revoke(r.req.ID);
         this.leaseStateCache = undefined;
         if (keys.length > 0) {

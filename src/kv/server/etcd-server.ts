@@ -410,9 +410,16 @@ export class EtcdServer {
   }
 
   private revokeExpiredLeases(): void {
-    if (!this.raft.isLeader()) return;
+    // A leader that was paused (SIGSTOP, a stuck disk) comes back with every lease expired
+    // by its clock, and may step down while its revokes are on their way: forwarded to the
+    // next leader, which kept those leases alive, they would end them (etcd#15247). So only
+    // the Raft core's leader revokes, naming its term, and the applier ignores the revoke
+    // in an entry of any other term.
+    const core = this.raft.rn.raft;
+    if (!this.raft.isLeader() || core.state !== StateType.Leader) return;
+    const leaderTerm = core.term;
     for (const id of this.lessor.expired(expiredLeasesPerCheckMax)) {
-      this.propose({ op: 'leaseRevoke', req: { ID: id } }).then(
+      this.propose({ op: 'leaseRevoke', req: { ID: id }, leaderTerm }).then(
         () => this.metrics.leasesRevoked.inc(),
         (e: unknown) => this.log.debug({ lease: idToHex(id), err: String(e) }, 'revoking an expired lease failed; will retry'),
       );

@@ -15,7 +15,12 @@ export type InternalRequest =
   | { op: 'txn'; req: pb.TxnRequest }
   | { op: 'compaction'; req: pb.CompactionRequest }
   | { op: 'leaseGrant'; req: pb.LeaseGrantRequest }
-  | { op: 'leaseRevoke'; req: pb.LeaseRevokeRequest }
+  /**
+   * leaderTerm: set on the revoke of an expired lease, the term its proposer led in; the
+   * applier ignores it in an entry of any other term (a deposed leader's revoke forwarded to
+   * the next leader, which kept the lease alive: etcd#15247).
+   */
+  | { op: 'leaseRevoke'; req: pb.LeaseRevokeRequest; leaderTerm?: number }
   | { op: 'alarm'; req: pb.AlarmRequest }
   /** A member publishes its name and client URLs once it runs (etcd's publish). */
   | { op: 'memberAttributes'; memberId: number; name: string; clientUrls: string[] }
