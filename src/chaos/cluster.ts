@@ -60,15 +60,32 @@ export const repoRoot = ((): string => {
   return dir;
 })();
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports the harness hands out: below the kernel's ephemeral range (32768-60999 here), so that
+ * no outgoing connection and no bind to port 0 (other tests on the machine, our own proxies
+ * before this) can take one between the moment it is picked and the moment a member binds it.
+ */
+export const portRange = Object.freeze({ min: 20_000, max: 32_000 });
+const handedOut = new Set<number>();
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const port = portRange.min + Math.floor(Math.random() * (portRange.max - portRange.min));
+    if (handedOut.has(port)) continue;
+    if (await canBind(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port in [${portRange.min}, ${portRange.max})`);
 }
 
 /** Every pid any cluster started and has not seen exit (for the exit handlers). */
@@ -103,7 +120,7 @@ export class ChaosCluster {
         name,
         clientPort: await freePort(),
         peerPort,
-        proxyPort: await o.network.addProxy(i, peerPort),
+        proxyPort: await o.network.addProxy(i, peerPort, await freePort()),
         metricsPort: await freePort(),
         dataDir: path.join(o.dir, name),
         logFile: path.join(o.dir, `${name}.log`),

@@ -56,6 +56,8 @@ export class Nemesis {
   readonly events: FaultEvent[] = [];
   /** When the leader was killed or cut off from a majority (failover starts). */
   readonly failoverStarts: { atMs: number; what: string }[] = [];
+  /** When the leader could not act (killed, paused, cut off) or may be deposed (any partition). */
+  readonly leaderDisruptions: { startMs: number; endMs: number; what: string }[] = [];
   readonly notes: string[] = [];
   private kinds: FaultKind[];
   private running = true;
@@ -135,6 +137,7 @@ export class Nemesis {
         this.cluster.spawn(target);
         this.log(`fault: restarted ${this.cluster.members[target].name}`);
         this.events.push({ kind: 'kill', detail: `kill -9 ${name(target)}, restarted after ${Math.round(nowMs() - startMs)} ms`, startMs, endMs: nowMs() });
+        if (target === leader) this.leaderDisruptions.push({ startMs, endMs: nowMs(), what: 'kill' });
         return;
       }
       case 'pause': {
@@ -144,6 +147,7 @@ export class Nemesis {
         this.cluster.resume(target);
         this.log(`fault: SIGCONT ${this.cluster.members[target].name}`);
         this.events.push({ kind: 'pause', detail: `SIGSTOP ${name(target)} for ${Math.round(nowMs() - startMs)} ms`, startMs, endMs: nowMs() });
+        if (target === leader) this.leaderDisruptions.push({ startMs, endMs: nowMs(), what: 'pause' });
         return;
       }
       case 'partition': {
@@ -188,6 +192,9 @@ export class Nemesis {
         this.network.heal();
         this.log('fault: network healed');
         this.events.push({ kind: 'partition', detail: `${detail} for ${Math.round(nowMs() - startMs)} ms`, startMs, endMs: nowMs() });
+        // Also when the leader kept a majority: a cut-off member that campaigned meanwhile
+        // comes back with a higher term and deposes the leader (no PreVote in etcd 3.4).
+        this.leaderDisruptions.push({ startMs, endMs: nowMs(), what: 'partition' });
         return;
       }
       case 'member':
@@ -226,6 +233,7 @@ export class Nemesis {
       // Its outcome is unknown; go on as if removed only if the list says so.
       const list = await client.memberList(2000).catch(() => undefined);
       if (list === undefined || list.members.some((x) => x.ID === id)) {
+        m.expectExit = false;
         this.events.push({ kind: 'member', detail: `remove ${m.name} failed: ${errorText(e)}`, startMs, endMs: nowMs() });
         return;
       }

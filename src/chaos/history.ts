@@ -100,15 +100,16 @@ export interface LeaseRecord {
   putStatus: OpStatus;
   /** Kept alive: the acknowledged keep-alives. */
   keepAlive: boolean;
-  keepAlives: { sentMs: number; ackMs: number; ttlSec: number }[];
+  keepAlives: { sentMs: number; ackMs: number; ttlSec: number; member: number }[];
   /** A keep-alive answered TTL <= 0 (the lease is gone): when it was sent and answered. */
-  lost?: { sentMs: number; ackMs: number };
+  lost?: { sentMs: number; ackMs: number; member: number };
   /** When the harness stopped keeping it alive (end of run). */
   keptUntilMs?: number;
 }
 
 /** A read of every lease key: which existed. */
 export interface LeaseObservation {
+  member: number;
   invokeMs: number;
   completeMs: number;
   keys: Set<string>;
@@ -126,6 +127,16 @@ export class Recorder {
   readonly writeAcks: { invokeMs: number; ackMs: number }[] = [];
   /** The highest revision of an acknowledged write under the watched prefix. */
   latestWatchedRev = 0;
+  /** Times the highest Raft term in any response header rose. */
+  readonly termRises: number[] = [];
+  private maxTerm = 0;
+
+  /** Notes the raft_term of a response header. */
+  noteTerm(term: number | undefined): void {
+    if (term === undefined || term <= this.maxTerm) return;
+    if (this.maxTerm > 0) this.termRises.push(nowMs());
+    this.maxTerm = term;
+  }
 
   ack(w: AckedWrite, invokeMs: number): void {
     this.acked.push(w);

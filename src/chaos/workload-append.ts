@@ -48,6 +48,7 @@ export async function runAppendClient(ctx: WorkloadContext, client: number, rng:
       const op: RegisterOp = { client, member, key, f: 'read', invokeMs: nowMs(), completeMs: 0, status: 'ok' };
       try {
         const res = await callUnary(ctx.pool.members[member].kv, 'Range', { key: Buffer.from(key) }, { deadline: deadline(ctx.opTimeoutMs) });
+        ctx.rec.noteTerm(res.header?.raft_term);
         op.completeMs = nowMs();
         const got = res.kvs[0];
         op.readValue = got ? got.value.toString() : null;
@@ -84,6 +85,7 @@ export async function runAppendClient(ctx: WorkloadContext, client: number, rng:
           },
           { deadline: deadline(ctx.opTimeoutMs) },
         );
+        ctx.rec.noteTerm(res.header?.raft_term);
         a.completeMs = nowMs();
         a.committed = res.succeeded;
         if (res.succeeded) a.rev = res.header?.revision ?? 0;

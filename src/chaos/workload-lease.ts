@@ -79,6 +79,7 @@ export async function runLeaseKeeper(ctx: WorkloadContext, keeper: number, rng: 
   const lease = rec;
   while (!ctx.stopped() && lease.lost === undefined) {
     await new Promise<void>((resolve) => {
+      const streamMember = member;
       const call: grpc.ClientDuplexStream<Wire<LeaseKeepAliveRequest>, LeaseKeepAliveResponse> = ctx.pool.members[member].lease.LeaseKeepAlive();
       const sent: number[] = [];
       let ended = false;
@@ -102,9 +103,9 @@ export async function runLeaseKeeper(ctx: WorkloadContext, keeper: number, rng: 
         const sentMs = sent.shift();
         if (sentMs === undefined) return;
         const ackMs = nowMs();
-        if (r.TTL > 0) lease.keepAlives.push({ sentMs, ackMs, ttlSec: r.TTL });
+        if (r.TTL > 0) lease.keepAlives.push({ sentMs, ackMs, ttlSec: r.TTL, member: streamMember });
         else {
-          lease.lost = { sentMs, ackMs };
+          lease.lost = { sentMs, ackMs, member: streamMember };
           end();
         }
       });
@@ -128,7 +129,7 @@ export async function runLeaseObserver(ctx: WorkloadContext, o: LeaseWorkloadOpt
     const invokeMs = nowMs();
     try {
       const res = await callUnary(ctx.pool.members[member].kv, 'Range', { key: Buffer.from(leasePrefix), range_end: prefixEnd(leasePrefix), keys_only: true }, { deadline: deadline(ctx.opTimeoutMs) });
-      ctx.rec.leaseObservations.push({ invokeMs, completeMs: nowMs(), keys: new Set(res.kvs.map((kv) => kv.key.toString())) });
+      ctx.rec.leaseObservations.push({ member, invokeMs, completeMs: nowMs(), keys: new Set(res.kvs.map((kv) => kv.key.toString())) });
       member = (member + 1) % ctx.pool.size;
     } catch {
       member = (member + 1) % ctx.pool.size;

@@ -47,6 +47,7 @@ export async function runRegisterClient(ctx: WorkloadContext, client: number, rn
       if (op.f === 'read') {
         op.invokeMs = nowMs();
         const res = await callUnary(kv, 'Range', { key: Buffer.from(key), serializable: ctx.serializableReads === true }, { deadline: deadline(ctx.opTimeoutMs) });
+        ctx.rec.noteTerm(res.header?.raft_term);
         op.completeMs = nowMs();
         const got = res.kvs[0];
         op.readValue = got ? got.value.toString() : null;
@@ -56,6 +57,7 @@ export async function runRegisterClient(ctx: WorkloadContext, client: number, rn
         op.value = `r${client}.${seq++}`;
         op.invokeMs = nowMs();
         const res = await callUnary(kv, 'Put', { key: Buffer.from(key), value: Buffer.from(op.value) }, { deadline: deadline(ctx.opTimeoutMs) });
+        ctx.rec.noteTerm(res.header?.raft_term);
         op.completeMs = nowMs();
         op.rev = res.header?.revision ?? 0;
         seen.set(key, { value: op.value, rev: op.rev });
@@ -76,6 +78,7 @@ export async function runRegisterClient(ctx: WorkloadContext, client: number, rn
           },
           { deadline: deadline(ctx.opTimeoutMs) },
         );
+        ctx.rec.noteTerm(res.header?.raft_term);
         op.completeMs = nowMs();
         op.casOk = res.succeeded;
         if (res.succeeded) {

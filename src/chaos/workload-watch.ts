@@ -36,6 +36,7 @@ export async function runWatchWriter(ctx: WorkloadContext, client: number, rng: 
       const kv = ctx.pool.members[member].kv;
       if (del) {
         const res = await callUnary(kv, 'DeleteRange', { key: Buffer.from(key) }, { deadline: deadline(ctx.opTimeoutMs) });
+        ctx.rec.noteTerm(res.header?.raft_term);
         const rev = res.header?.revision ?? 0;
         if (res.deleted > 0) {
           ctx.rec.ack({ key, value: null, rev, ackMs: nowMs(), source: `watch writer ${client}` }, invokeMs);
@@ -44,6 +45,7 @@ export async function runWatchWriter(ctx: WorkloadContext, client: number, rng: 
       } else {
         const value = `w${client}.${seq++}`;
         const res = await callUnary(kv, 'Put', { key: Buffer.from(key), value: Buffer.from(value) }, { deadline: deadline(ctx.opTimeoutMs) });
+        ctx.rec.noteTerm(res.header?.raft_term);
         const rev = res.header?.revision ?? 0;
         ctx.rec.ack({ key, value, rev, ackMs: nowMs(), source: `watch writer ${client}` }, invokeMs);
         ctx.rec.latestWatchedRev = Math.max(ctx.rec.latestWatchedRev, rev);

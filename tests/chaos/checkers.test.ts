@@ -138,7 +138,7 @@ describe('lease checker', () => {
     return { id, key: `/chaos/lease/exp/${id}`, ttlSec: 2, grantInvokeMs: 0, grantAckMs: 10, putAckMs: 20, putStatus: 'ok', keepAlive: false, keepAlives: [], ...over };
   }
   function obs(t0: number, t1: number, keys: string[]): LeaseObservation {
-    return { invokeMs: t0, completeMs: t1, keys: new Set(keys) };
+    return { member: 0, invokeMs: t0, completeMs: t1, keys: new Set(keys) };
   }
 
   test('a key gone within TTL + election timeout + slack passes', () => {
@@ -161,8 +161,18 @@ describe('lease checker', () => {
     expect(r.ok).toBe(true);
   });
 
+  test('a leader fault that began before the deadline moves it past the fault', () => {
+    const l = lease(1, {});
+    // The leader was paused from 3.0 s to 6.0 s: nobody could revoke meanwhile.
+    const observations = [obs(8000, 8010, [l.key]), obs(12_000, 12_010, [])];
+    expect(checkLeases({ leases: [l], observations, termRises: [], electionMs, slackMs }).ok).toBe(false);
+    expect(checkLeases({ leases: [l], observations, termRises: [], disruptions: [{ startMs: 3000, endMs: 6000 }], electionMs, slackMs }).ok).toBe(true);
+    // A fault that began after the deadline changes nothing.
+    expect(checkLeases({ leases: [l], observations, termRises: [], disruptions: [{ startMs: 4000, endMs: 6000 }], electionMs, slackMs }).ok).toBe(false);
+  });
+
   test('a kept-alive key that disappears while renewed fails', () => {
-    const l = lease(2, { keepAlive: true, key: '/chaos/lease/keep/2', keepAlives: [{ sentMs: 1000, ackMs: 1010, ttlSec: 2 }, { sentMs: 2000, ackMs: 2010, ttlSec: 2 }] });
+    const l = lease(2, { keepAlive: true, key: '/chaos/lease/keep/2', keepAlives: [{ sentMs: 1000, ackMs: 1010, ttlSec: 2, member: 0 }, { sentMs: 2000, ackMs: 2010, ttlSec: 2, member: 0 }] });
     const good = checkLeases({ leases: [l], observations: [obs(1500, 1510, [l.key]), obs(3900, 3950, [l.key]), obs(4100, 4110, [])], termRises: [], electionMs, slackMs });
     expect(good.ok).toBe(true);
     const bad = checkLeases({ leases: [l], observations: [obs(2500, 2510, [])], termRises: [], electionMs, slackMs });
@@ -171,7 +181,7 @@ describe('lease checker', () => {
   });
 
   test('a keep-alive answered "gone" while the lease should live fails', () => {
-    const l = lease(3, { keepAlive: true, keepAlives: [{ sentMs: 1000, ackMs: 1010, ttlSec: 2 }], lost: { sentMs: 1500, ackMs: 1510 } });
+    const l = lease(3, { keepAlive: true, keepAlives: [{ sentMs: 1000, ackMs: 1010, ttlSec: 2, member: 0 }], lost: { sentMs: 1500, ackMs: 1510, member: 0 } });
     const r = checkLeases({ leases: [l], observations: [], termRises: [], electionMs, slackMs });
     expect(r.problems.map((p) => p.kind)).toEqual(['expired early']);
   });
