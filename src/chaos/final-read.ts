@@ -16,9 +16,13 @@ export async function memberRevision(mc: MemberClients, timeoutMs: number): Prom
   return res.header?.revision ?? 0;
 }
 
-/** Every event of the whole key space from revision 1 through untilRev, from one member. */
-export function readHistory(mc: MemberClients, untilRev: number, timeoutMs: number): Promise<HistoryEvent[]> {
+/**
+ * Every event of the whole key space from revision 1 through untilRev, from one member:
+ * returned, or handed to onEvent one by one (and not kept).
+ */
+export function readHistory(mc: MemberClients, untilRev: number, timeoutMs: number, onEvent?: (e: HistoryEvent) => void): Promise<HistoryEvent[]> {
   const events: HistoryEvent[] = [];
+  let lastRev = 0;
   if (untilRev <= 0) return Promise.resolve(events);
   return new Promise((resolve, reject) => {
     const call: grpc.ClientDuplexStream<Wire<WatchRequest>, WatchResponse> = mc.watch.Watch();
@@ -33,13 +37,16 @@ export function readHistory(mc: MemberClients, untilRev: number, timeoutMs: numb
       if (err) reject(err);
       else resolve(events);
     };
-    const timer = setTimeout(() => finish(new Error(`history read: only up to rev ${events.length > 0 ? events[events.length - 1].rev : 0} of ${untilRev} within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => finish(new Error(`history read: only up to rev ${lastRev} of ${untilRev} within ${timeoutMs} ms`)), timeoutMs);
     call.on('data', (resp: WatchResponse) => {
       if (resp.canceled) return finish(new Error(`history watch canceled: ${resp.cancel_reason} (compact revision ${resp.compact_revision})`));
       for (const e of resp.events) {
-        events.push({ rev: e.kv?.mod_revision ?? 0, key: e.kv?.key.toString() ?? '', type: e.type, value: e.type === 'PUT' ? (e.kv?.value.toString() ?? '') : null });
+        const ev: HistoryEvent = { rev: e.kv?.mod_revision ?? 0, key: e.kv?.key.toString() ?? '', type: e.type, value: e.type === 'PUT' ? (e.kv?.value.toString() ?? '') : null };
+        lastRev = ev.rev;
+        if (onEvent !== undefined) onEvent(ev);
+        else events.push(ev);
       }
-      if (events.length > 0 && events[events.length - 1].rev >= untilRev) finish();
+      if (lastRev >= untilRev) finish();
     });
     call.on('error', (e) => finish(new Error(`history watch: ${errorText(e)}`)));
     call.on('end', () => finish(new Error('history watch ended')));

@@ -23,7 +23,7 @@ import { appendKeys, runAppendClient } from './workload-append';
 import { LeaseWorkloadOptions, runLeaseGranter, runLeaseKeeper, runLeaseObserver } from './workload-lease';
 import { registerKeys, runRegisterClient, WorkloadContext } from './workload-register';
 import { currentRevision, runWatchWriter, startWatcher, watchPrefix } from './workload-watch';
-import { checkWatchers, compareHistories, WatchReport } from './watch-checker';
+import { checkWatchers, HistoryComparer, WatchReport } from './watch-checker';
 
 export interface ChaosOptions {
   seed: number;
@@ -95,7 +95,7 @@ export const runDefaults = Object.freeze({
   startupMs: 30_000,
   /** After the full restart: members healthy, caught up, and histories read. */
   restartMs: 60_000,
-  historyReadMs: 60_000,
+  historyReadMs: 300_000,
   /** Lease expiry slack beyond the election timeout: check interval, commit, a busy machine. */
   leaseSlackMs: 1500,
 });
@@ -149,11 +149,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const ctx: WorkloadContext = { pool, rec, opTimeoutMs: p.opTimeoutMs, thinkMs: p.thinkMs, serializableReads: o.serializableReads === true, stopped: () => writesStopped };
     const leaseOptions: LeaseWorkloadOptions = { ttlSec: p.leaseTtlSec, grantEveryMs: 700, keepAliveEveryMs: Math.max(200, Math.floor((p.leaseTtlSec * 1000) / 4)), observeEveryMs: 250 };
     const rKeys = registerKeys(p.registerKeys);
-    const aKeys = appendKeys(p.appendKeys);
     const writers: Promise<void>[] = [];
     let client = 0;
     for (let i = 0; i < p.registerClients; i++) writers.push(runRegisterClient(ctx, client++, rng.fork(), rKeys));
-    for (let i = 0; i < p.appendClients; i++) writers.push(runAppendClient(ctx, client++, rng.fork(), aKeys));
+    for (let i = 0; i < p.appendClients; i++) writers.push(runAppendClient(ctx, client++, rng.fork(), () => appendKeys(p.appendKeys, nowMs() - originMs)));
     writers.push(runWatchWriter(ctx, client++, rng.fork(), p.watchKeys));
     writers.push(runLeaseGranter(ctx, rng.fork(), leaseOptions));
     for (let i = 0; i < p.leaseKeepers; i++) writers.push(runLeaseKeeper(ctx, i, rng.fork(), leaseOptions));
@@ -192,7 +191,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     let history: HistoryEvent[] | undefined;
     let finalState: Map<string, FinalKey> | undefined;
     const restartDeadline = nowMs() + p.restartMs;
-    const histories: { member: string; events: HistoryEvent[] }[] = [];
+    // The first member's history is kept; the others are compared with it as they arrive.
+    const divergence: string[] = [];
+    let membersRead = 0;
     try {
       if (!(await cluster.waitHealthy(p.restartMs))) throw new Error('members not healthy after the full restart');
       let finalRev: number | undefined;
@@ -206,9 +207,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
           if (nowMs() > restartDeadline) throw new Error(`${cluster.members[i].name} did not catch up to revision ${finalRev}`);
           await sleep(200);
         }
-        histories.push({ member: cluster.members[i].name, events: await readHistory(pool.members[i], finalRev, p.historyReadMs) });
+        const name = cluster.members[i].name;
+        if (history === undefined) history = await readHistory(pool.members[i], finalRev, p.historyReadMs);
+        else {
+          const c = new HistoryComparer({ member: cluster.members[0].name, events: history }, name);
+          await readHistory(pool.members[i], finalRev, p.historyReadMs, (e) => c.push(e));
+          const d = c.result();
+          if (d !== undefined) divergence.push(d);
+        }
+        membersRead++;
       }
-      history = histories[0].events;
       let state: Awaited<ReturnType<typeof readState>> | undefined;
       for (let i = 0; state === undefined && nowMs() < restartDeadline; i = (i + 1) % cluster.members.length) {
         state = await readState(pool.members[i], chaosPrefix, 5000).catch(() => undefined);
@@ -219,7 +227,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       problems.push(`reading back after the full restart: ${String(e)}`);
       log(`reading back failed: ${String(e)}`);
     }
-    const divergence = compareHistories(histories);
     problems.push(...divergence.map((d) => `replicas differ: ${d}`));
     if (history !== undefined && finalState !== undefined) {
       const replayed = stateFromHistory(history.filter((e) => e.key.startsWith(chaosPrefix)));
@@ -242,6 +249,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       originMs,
     });
     const readBack = history !== undefined && finalState !== undefined;
+    const aKeys = [...new Set(rec.appendOps.flatMap((a) => a.keys))];
     const finalValues = new Map<string, string | null>(aKeys.map((k) => [k, finalState?.get(k)?.value ?? null]));
     const append = readBack ? checkAppends(rec.appendOps, finalValues) : undefined;
     const watch = readBack ? checkWatchers({ watchers: watchers.map((w) => w.record), coveredRevs: watchers.map((w) => w.coveredRev()), history: history ?? [] }) : undefined;
@@ -307,7 +315,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     }
     lines.push(`leases: ${ok(leases.ok)} - ${leases.expiring} expiring (${leases.expiryChecked} past their deadline and checked), ${leases.keptAlive} kept alive, ${leases.observations} reads`);
     for (const pr of leases.problems.slice(0, 10)) lines.push(`  lease ${pr.lease} (${pr.key}): ${pr.kind}: ${pr.detail}`);
-    lines.push(`history: ${ok(problems.length === 0)} - ${histories.length} members read back, ${history?.length ?? 0} events${divergence.length === 0 && histories.length > 1 ? ', identical' : ''}`);
+    lines.push(`history: ${ok(problems.length === 0)} - ${membersRead} members read back, ${history?.length ?? 0} events${divergence.length === 0 && membersRead > 1 ? ', identical' : ''}`);
     for (const pr of problems.slice(0, 10)) lines.push(`  ${pr}`);
     lines.push(`members: ${ok(memberOk)} - ${cluster.unexpectedExits.length} unexpected exits`);
     for (const x of cluster.unexpectedExits) lines.push(`  ${x.member} exited at ${((x.atMs - originMs) / 1000).toFixed(1)}s (code ${x.code}, signal ${x.signal})`);

@@ -95,21 +95,42 @@ export function checkWatchers(input: WatchCheckInput): WatchReport {
   return report;
 }
 
+/** Compares one member's history, event by event as it arrives, with a reference one (nothing stored). */
+export class HistoryComparer {
+  private i = 0;
+  private difference: string | undefined;
+
+  constructor(
+    private readonly reference: { member: string; events: readonly HistoryEvent[] },
+    private readonly member: string,
+  ) {}
+
+  push(e: HistoryEvent): void {
+    const r = this.reference.events[this.i];
+    if (this.difference === undefined && (r === undefined || !same(r, e))) {
+      this.difference = `${this.reference.member} and ${this.member} differ at event ${this.i}: ${r ? describe(r) : 'nothing'} vs ${describe(e)}`;
+    }
+    this.i++;
+  }
+
+  /** The first difference, if any. */
+  result(): string | undefined {
+    if (this.difference === undefined && this.i !== this.reference.events.length) {
+      const r = this.reference.events[this.i];
+      return `${this.reference.member} and ${this.member} differ at event ${this.i}: ${r ? describe(r) : 'nothing'} vs nothing (${this.reference.events.length} vs ${this.i} events)`;
+    }
+    return this.difference;
+  }
+}
+
 /** Whether every member's history is the same; the differences if not. */
 export function compareHistories(histories: readonly { member: string; events: readonly HistoryEvent[] }[]): string[] {
   const out: string[] = [];
-  if (histories.length < 2) return out;
-  const ref = histories[0];
   for (const h of histories.slice(1)) {
-    const n = Math.max(ref.events.length, h.events.length);
-    for (let i = 0; i < n; i++) {
-      const a = ref.events[i];
-      const b = h.events[i];
-      if (a === undefined || b === undefined || !same(a, b)) {
-        out.push(`${ref.member} and ${h.member} differ at event ${i}: ${a ? describe(a) : 'nothing'} vs ${b ? describe(b) : 'nothing'} (${ref.events.length} vs ${h.events.length} events)`);
-        break;
-      }
-    }
+    const c = new HistoryComparer(histories[0], h.member);
+    for (const e of h.events) c.push(e);
+    const d = c.result();
+    if (d !== undefined) out.push(d);
   }
   return out;
 }

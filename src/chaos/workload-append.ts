@@ -21,8 +21,17 @@ export const appendPrefix = '/chaos/app/';
 /** Compare failures in a row before a client gives an element up. */
 export const appendAttemptsMax = 4;
 
-export function appendKeys(count: number): string[] {
-  return Array.from({ length: count }, (_, i) => `${appendPrefix}a${i}`);
+/**
+ * A key's list grows with every append, and every revision of it stays in the store (a run
+ * compacts nothing), so the keys change every generation: the lists stay short in runs of
+ * any length.
+ */
+export const appendGenerationMs = 10_000;
+
+/** The append keys of the generation at `elapsedMs` into the run. */
+export function appendKeys(count: number, elapsedMs = 0): string[] {
+  const gen = Math.floor(elapsedMs / appendGenerationMs);
+  return Array.from({ length: count }, (_, i) => `${appendPrefix}g${gen}/a${i}`);
 }
 
 function rangeResult(resp: ResponseOp | undefined): { value: string | null; rev: number } {
@@ -30,7 +39,7 @@ function rangeResult(resp: ResponseOp | undefined): { value: string | null; rev:
   return got ? { value: got.value.toString(), rev: got.mod_revision } : { value: null, rev: 0 };
 }
 
-export async function runAppendClient(ctx: WorkloadContext, client: number, rng: Rng, keys: readonly string[]): Promise<void> {
+export async function runAppendClient(ctx: WorkloadContext, client: number, rng: Rng, keysNow: () => readonly string[]): Promise<void> {
   let member = (client + 1) % ctx.pool.size;
   let seq = 0;
   const seen = new Map<string, { value: string | null; rev: number }>();
@@ -39,6 +48,7 @@ export async function runAppendClient(ctx: WorkloadContext, client: number, rng:
     await sleep(failureBackoffMs);
   };
   while (!ctx.stopped()) {
+    const keys = keysNow();
     const chosen = rng.chance(0.3) ? rng.shuffle(keys).slice(0, 2).sort() : [rng.pick(keys)];
     const elem = `a${client}.${seq++}`;
     // Read the keys this client has not seen yet.
