@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ConfChangeV2, ConfState, EntryType, MemoryStorage, NodeId, SnapshotMetadata } from '../../src/raft';
+import { ConfChangeV2, ConfState, EntryType, NodeId, SnapshotMetadata } from '../../src/raft';
 import { DiskStorage } from '../../src/raft/disk-storage';
 import { Applied, RaftNode, StateMachine } from '../../src/raft/raft-node';
 import { LocalHub, SnapshotSource } from '../../src/raft/transport';
@@ -85,8 +85,7 @@ describe('RaftNode: joining from an empty disk', () => {
   async function startMember(id: NodeId, bootstrap: boolean): Promise<Member> {
     const storage = await DiskStorage.open(path.join(dir, `m${id}`));
     if (bootstrap && storage.isEmpty()) {
-      const boot = MemoryStorage.bootstrap({ voters: founders, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false });
-      await storage.save({ entries: boot.entries(1, boot.lastIndex() + 1, Infinity), hardState: boot.hardStateNow(), sync: true });
+      await storage.bootstrap({ voters: founders, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false });
     }
     const sm = new ListMachine();
     const node = new RaftNode({ id, storage, stateMachine: sm, transport: hub.transport(id), tickMs: 10, electionTimeoutTicks: 10, heartbeatIntervalTicks: 1, snapshotEntriesCount: 5, compactionKeepEntries: 2, seed: id });

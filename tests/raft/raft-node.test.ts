@@ -112,9 +112,7 @@ describe.each(['local', 'grpc'] as const)('RaftNode over %s transport', (kind) =
     const storage = await DiskStorage.open(path.join(d, 'raft'));
     if (storage.isEmpty()) {
       // Bootstrap: the initial configuration as committed entries of term 1.
-      const { MemoryStorage } = await import('../../src/raft');
-      const boot = MemoryStorage.bootstrap({ voters: ids, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false });
-      await storage.save({ entries: boot.entries(1, boot.lastIndex() + 1, Infinity), hardState: boot.hardStateNow(), sync: true });
+      await storage.bootstrap({ voters: ids, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false });
     }
     const sm = new ListMachine(path.join(d, 'sm.json'));
     const node = new RaftNode({ id, storage, stateMachine: sm, transport: transport(id), tickMs: 10, electionTimeoutTicks: 10, heartbeatIntervalTicks: 1, snapshotEntriesCount, compactionKeepEntries: 2, seed: id });
