@@ -1,4 +1,6 @@
 import fc from 'fast-check';
+import http2 from 'node:http2';
+import net from 'node:net';
 
 import { HeaderList, HpackDecoder, HpackEncoder, HpackError } from '../../src/grpc/hpack';
 import {
@@ -479,5 +481,172 @@ describe('malformed header blocks throw HpackError', () => {
     expect(() => d.decode(hex('82 86 84 87'))).toThrow(HpackError);
     d.maxHeaderListSize = 1000;
     expect(d.decode(hex('82 86 84 87'))).toHaveLength(4);
+  });
+});
+
+// ---- Against Node's own HTTP/2 (nghttp2) ----
+//
+// A bare-bones HTTP/2 server on a TCP socket decodes the requests of a node:http2 client with
+// HpackDecoder and answers with HpackEncoder blocks.
+
+const PREFACE_LENGTH = 24;
+const T_HEADERS = 1;
+const T_SETTINGS = 4;
+const T_PING = 6;
+const T_CONTINUATION = 9;
+const F_ACK = 0x1;
+const F_END_STREAM = 0x1;
+const F_END_HEADERS = 0x4;
+const F_PADDED = 0x8;
+const F_PRIORITY = 0x20;
+const SETTINGS_HEADER_TABLE_SIZE = 1;
+
+function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(stream, 5);
+  return Buffer.concat([h, payload]);
+}
+
+/**
+ * Serves one connection: every request gets `respond(requestHeaders)` as response headers with
+ * END_STREAM. Announces a 256-byte header table to exercise the client's size update.
+ */
+function startServer(
+  respond: (req: HeaderList) => HeaderList,
+  seen: HeaderList[],
+  conn: { decoder?: HpackDecoder; encoder?: HpackEncoder },
+): Promise<net.Server> {
+  const server = net.createServer((sock) => {
+    const decoder = (conn.decoder = new HpackDecoder(4096));
+    const encoder = (conn.encoder = new HpackEncoder(4096));
+    let buf = Buffer.alloc(0);
+    let prefaceDone = false;
+    let pending: { stream: number; parts: Buffer[] } | undefined;
+    sock.write(frame(T_SETTINGS, 0, 0, Buffer.from([0, SETTINGS_HEADER_TABLE_SIZE, 0, 0, 1, 0]))); // 256
+    sock.on('data', (chunk) => {
+      buf = Buffer.concat([buf, chunk]);
+      if (!prefaceDone) {
+        if (buf.length < PREFACE_LENGTH) return;
+        buf = buf.subarray(PREFACE_LENGTH);
+        prefaceDone = true;
+      }
+      while (buf.length >= 9) {
+        const len = buf.readUIntBE(0, 3);
+        if (buf.length < 9 + len) return;
+        const type = buf[3];
+        const flags = buf[4];
+        const stream = buf.readUInt32BE(5) & 0x7fffffff;
+        let payload = buf.subarray(9, 9 + len);
+        buf = buf.subarray(9 + len);
+        if (type === T_SETTINGS) {
+          if (flags & F_ACK) {
+            decoder.maxTableSize = 256; // our 256 is in force once acknowledged
+          } else {
+            for (let i = 0; i + 6 <= payload.length; i += 6) {
+              if (payload.readUInt16BE(i) === SETTINGS_HEADER_TABLE_SIZE) encoder.setMaxTableSize(payload.readUInt32BE(i + 2));
+            }
+            sock.write(frame(T_SETTINGS, F_ACK, 0, Buffer.alloc(0)));
+          }
+        } else if (type === T_PING && !(flags & F_ACK)) {
+          sock.write(frame(T_PING, F_ACK, 0, payload));
+        } else if (type === T_HEADERS || type === T_CONTINUATION) {
+          if (type === T_HEADERS) {
+            let pad = 0;
+            if (flags & F_PADDED) {
+              pad = payload[0];
+              payload = payload.subarray(1);
+            }
+            if (flags & F_PRIORITY) payload = payload.subarray(5);
+            payload = payload.subarray(0, payload.length - pad);
+            pending = { stream, parts: [] };
+          }
+          pending!.parts.push(payload);
+          if (flags & F_END_HEADERS) {
+            const req = decoder.decode(Buffer.concat(pending!.parts));
+            seen.push(req);
+            const block = encoder.encode(respond(req));
+            sock.write(frame(T_HEADERS, F_END_HEADERS | F_END_STREAM, pending!.stream, block));
+            pending = undefined;
+          }
+        }
+      }
+    });
+    sock.on('error', () => undefined);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+function request(client: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders): Promise<http2.IncomingHttpHeaders> {
+  return new Promise((resolve, reject) => {
+    const req = client.request(headers, { endStream: true });
+    req.on('response', (h) => resolve(h));
+    req.on('error', reject);
+    // e.g. the session torn down over a COMPRESSION_ERROR: fail fast rather than time out.
+    req.on('close', () => reject(new Error(`stream closed, code ${req.rstCode}`)));
+    req.resume();
+  });
+}
+
+describe('HPACK with node:http2', () => {
+  it('decodes what nghttp2 encodes and the other way round, over many requests', async () => {
+    const seen: HeaderList[] = [];
+    const conn: { decoder?: HpackDecoder; encoder?: HpackEncoder } = {};
+    const server = await startServer(
+      (req) => {
+        const get = (n: string) => req.find(([k]) => k === n)?.[1] ?? '';
+        return [
+          [':status', '200'],
+          ['content-type', 'application/grpc'],
+          ['x-echo', get('x-value')],
+          ['x-echo-bin', get('x-bin')],
+          ['grpc-message', `request ${get('x-n')}`],
+        ];
+      },
+      seen,
+      conn,
+    );
+    const { port } = server.address() as net.AddressInfo;
+    // The client announces a small header table: our encoder has to shrink and say so.
+    const client = http2.connect(`http://127.0.0.1:${port}`, { settings: { headerTableSize: 100 } });
+    try {
+      for (let n = 0; n < 40; n++) {
+        const value = n % 3 === 0 ? 'same value every third time' : `value ${n} ${'x'.repeat(n * 7)}`;
+        const bin = Buffer.from(Array.from({ length: n }, (_, i) => (i * 37 + n) & 0xff)).toString('base64');
+        const res = await request(client, {
+          ':method': 'POST',
+          ':path': '/etcdserverpb.KV/Range',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+          'x-n': String(n),
+          'x-value': value,
+          'x-bin': bin,
+        });
+        expect(res[':status']).toBe(200);
+        expect(res['content-type']).toBe('application/grpc');
+        expect(res['x-echo']).toBe(value);
+        expect(res['x-echo-bin']).toBe(bin);
+        expect(res['grpc-message']).toBe(`request ${n}`);
+        const req = seen[seen.length - 1];
+        expect(req).toEqual(
+          expect.arrayContaining([
+            [':method', 'POST'],
+            [':path', '/etcdserverpb.KV/Range'],
+            ['x-value', value],
+            ['x-bin', bin],
+          ]),
+        );
+      }
+      // Both tables were in use and kept within the announced sizes.
+      expect(conn.decoder!.dynamicTable.length).toBeGreaterThan(0);
+      expect(conn.decoder!.dynamicTableSize).toBeLessThanOrEqual(256);
+      expect(conn.encoder!.dynamicTable.length).toBeGreaterThan(0);
+      expect(conn.encoder!.dynamicTableSize).toBeLessThanOrEqual(100);
+    } finally {
+      client.close();
+      server.close();
+    }
   });
 });
