@@ -470,8 +470,13 @@ export class HpackEncoder {
       const [name, value] = headers[i];
       this.encodeField(name, value);
     }
-    const out = Buffer.allocUnsafe(this.pos);
-    this.buf.copy(out, 0, 0, this.pos);
+    // A copy: the scratch buffer is reused. Buffer#copy has a high fixed cost, and typical
+    // blocks (indexed fields) are a few bytes, so those are copied by hand.
+    const n = this.pos;
+    const buf = this.buf;
+    const out = Buffer.allocUnsafe(n);
+    if (n <= 32) for (let i = 0; i < n; i++) out[i] = buf[i];
+    else out.set(buf.subarray(0, n));
     return out;
   }
 
