@@ -13,14 +13,14 @@
 //   * etcd's gRPC server accepts messages up to --max-request-bytes + 512 KiB (grpc
 //     overhead allowance; --max-request-bytes defaults to 1.5 MiB). A bigger message is
 //     refused by grpc itself before etcd sees it: RESOURCE_EXHAUSTED
-//     "grpc: received message larger than max (<got> vs. <limit>)" (grpc-go's text;
-//     grpc-js's own text is "Received message larger than max (<got> vs <limit>)").
+//     "grpc: received message larger than max (<got> vs. <limit>)" (grpc-go's text, which
+//     skiff's own gRPC server, src/grpc, sends too).
 //   * A message that got through but whose raft proposal is larger than
 //     --max-request-bytes is refused by etcd: ErrGRPCRequestTooLarge,
 //     INVALID_ARGUMENT "etcdserver: request is too large". Nothing is stored.
 //   * clientv3 (etcdctl) refuses to send more than 2 MiB by default, client-side:
 //     RESOURCE_EXHAUSTED "trying to send message larger than max (<got> vs. 2097152)".
-// So skiff sets grpc.max_receive_message_length = requestBytesMax + GRPC_OVERHEAD_BYTES
+// So skiff's gRPC server takes messages up to requestBytesMax + GRPC_OVERHEAD_BYTES
 // and checks each write request's size itself for ErrGRPCRequestTooLarge.
 
 import * as grpc from '@grpc/grpc-js';

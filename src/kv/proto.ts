@@ -834,7 +834,7 @@ function isServiceDefinition(
 
 /** server.addService with the implementation checked against the method table. */
 export function addService<S extends EtcdServiceName>(
-  server: grpc.Server,
+  server: { addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void },
   name: S,
   implementation: ServiceImplementation<S>,
 ): void {

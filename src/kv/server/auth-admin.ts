@@ -49,7 +49,7 @@ export interface AuthHost {
 
 /** A call with metadata and, on TLS, the peer's certificate. */
 interface CallLike {
-  metadata: grpc.Metadata;
+  metadata: { get(key: string): Array<string | Buffer> };
   getAuthContext?: () => { sslPeerCertificate?: { subject?: { CN?: string | string[] } } } | null;
 }
 

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import { GrpcServer } from '../../grpc/server';
 import { ConfState, DiskStorage, Emitter, GrpcTransport, isRaftError, LeaderChange, Logger, None, RaftNode, StateType } from '../../raft';
 import { AuthInfo, AuthStore, ClientIdentity } from '../auth';
 import * as errors from '../errors';
@@ -26,7 +27,7 @@ import { StoreMetrics } from './metrics';
 import { discoverCluster, fetchClusterView, peerMembersService } from './peer-members';
 import { encodeConfContext, encodeEnvelope, InternalRequest } from './requests';
 import { registerServices } from './services';
-import { channelCredentials, memberClientCredentials, serverCredentials } from './tls';
+import { channelCredentials, memberClientCredentials, serverCredentials, serverTlsOptions } from './tls';
 import { checkPutRequest, checkRangeRequest, checkTxnRequest, doRange, isTxnReadOnly, readOnlyTxn } from './txn';
 
 export const serverVersion = '3.4.23';
@@ -109,7 +110,7 @@ export class EtcdServer {
   readonly closed: Promise<void>;
   readonly onStop = new Emitter<void>();
   private resolveClosed!: () => void;
-  private grpcServer: grpc.Server | undefined;
+  private grpcServer: GrpcServer | undefined;
   private httpServers: http.Server[] = [];
   private readonly storage: DiskStorage;
   private readonly transport: GrpcTransport;
@@ -238,19 +239,17 @@ export class EtcdServer {
   }
 
   private async startGrpc(): Promise<void> {
-    const server = new grpc.Server({
-      'grpc.max_receive_message_length': this.config.maxRequestBytes + errors.GRPC_OVERHEAD_BYTES,
-      'grpc.max_send_message_length': 2 ** 31 - 1,
-      'grpc.keepalive_permit_without_calls': 1,
-      'grpc.http2.min_ping_interval_without_data_ms': 5000,
+    const server = new GrpcServer({
+      maxReceiveMessageLength: this.config.maxRequestBytes + errors.GRPC_OVERHEAD_BYTES,
+      // The client port answers HTTP/1.1 too (/health, /version, /metrics), as etcd's does.
+      http1: (req, res) => void this.handleHttp(req, res),
+      onError: (e) => this.log.error({ err: e }, 'client connection closed on an internal error'),
     });
     registerServices(server, this);
     this.grpcServer = server;
     for (const url of this.config.listenClientUrls) {
       const { host, port } = hostPort(url);
-      const bound = await new Promise<number>((resolve, reject) =>
-        server.bindAsync(`${host}:${port}`, serverCredentials(url, this.config.clientTls), (err, p) => (err ? reject(err) : resolve(p))),
-      );
+      const bound = await server.listen(host, port, serverTlsOptions(url, this.config.clientTls));
       this.clientAddresses.push(`${host}:${bound}`);
     }
   }
@@ -748,19 +747,7 @@ export class EtcdServer {
     for (const t of this.timers) clearInterval(t);
     this.leaseClient?.client.close();
     this.members.close();
-    const grpcServer = this.grpcServer;
-    if (grpcServer) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          grpcServer.forceShutdown();
-          resolve();
-        }, 500);
-        grpcServer.tryShutdown(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+    await this.grpcServer?.shutdown(500);
     this.log.debug({}, 'stopped serving clients');
     for (const s of this.httpServers) {
       s.close();

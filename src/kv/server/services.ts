@@ -2,22 +2,22 @@
 // its result (or error) back into etcd's wire shapes. Semantics live in EtcdServer.
 
 import * as grpc from '@grpc/grpc-js';
+import type { CallMetadata, GrpcServer, ServerCall, StatusError } from '../../grpc/server';
 import * as errors from '../errors';
-import type { MvccEvent } from '../mvcc';
 import * as pb from '../proto';
 import type { WatchRequest, WatchResponse } from '../watch';
 import { identityOf } from './auth-admin';
 import type { EtcdServer } from './etcd-server';
-import { toPbKv } from './txn';
+import { encodeWatchResponse } from './watch-wire';
 
-type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
+type Unary<Res> = (call: ServerCall, callback: (error: StatusError | null, value?: Res) => void) => void;
 
 /** A unary handler from an async (or sync) function; errors become etcd's gRPC statuses. */
-function unary<Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res): Unary<Req, Res> {
+function unary<Req, Res>(fn: (req: Req, call: ServerCall) => Promise<Res> | Res): Unary<Res> {
   return (call, callback) => {
     let p: Promise<Res>;
     try {
-      p = Promise.resolve(fn(call.request, call));
+      p = Promise.resolve(fn(call.request as Req, call));
     } catch (e) {
       callback(errors.toServiceError(e));
       return;
@@ -29,11 +29,7 @@ function unary<Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) =>
   };
 }
 
-function toPbEvent(e: MvccEvent): pb.Event {
-  return { type: e.type, kv: toPbKv(e.kv), prev_kv: e.prevKv ? toPbKv(e.prevKv) : null };
-}
-
-export function registerServices(server: grpc.Server, s: EtcdServer): void {
+export function registerServices(server: GrpcServer, s: EtcdServer): void {
   pb.addService(server, 'KV', {
     Range: unary((r: pb.RangeRequest, c) => s.range(r, identityOf(c))),
     Put: unary((r: pb.PutRequest, c) => s.put(r, identityOf(c))),
@@ -43,13 +39,13 @@ export function registerServices(server: grpc.Server, s: EtcdServer): void {
   } as unknown as pb.ServiceImplementation<'KV'>);
 
   pb.addService(server, 'Watch', {
-    Watch: (call: grpc.ServerDuplexStream<WatchRequest, pb.WatchResponse>) => watchCall(s, call),
+    Watch: (call: ServerCall) => watchCall(s, call),
   } as unknown as pb.ServiceImplementation<'Watch'>);
 
   pb.addService(server, 'Lease', {
     LeaseGrant: unary((r: pb.LeaseGrantRequest, c) => s.leaseGrant(r, identityOf(c))),
     LeaseRevoke: unary((r: pb.LeaseRevokeRequest, c) => s.leaseRevoke(r, identityOf(c))),
-    LeaseKeepAlive: (call: grpc.ServerDuplexStream<pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse>) => keepAliveCall(s, call),
+    LeaseKeepAlive: (call: ServerCall) => keepAliveCall(s, call),
     LeaseTimeToLive: unary((r: pb.LeaseTimeToLiveRequest) => s.leaseTimeToLive(r)),
     LeaseLeases: unary(() => s.leaseLeases()),
   } as unknown as pb.ServiceImplementation<'Lease'>);
@@ -72,7 +68,7 @@ export function registerServices(server: grpc.Server, s: EtcdServer): void {
     Defragment: unary(async (_r: pb.DefragmentRequest, c) => (await s.auth.checkMaintenance(identityOf(c)), s.maintenance.defragment())),
     Hash: unary(async (_r: pb.HashRequest, c) => (await s.auth.checkMaintenance(identityOf(c)), s.hash())),
     HashKV: unary(async (r: pb.HashKVRequest, c) => (await s.auth.checkMaintenance(identityOf(c)), s.hashKV(r))),
-    Snapshot: (call: grpc.ServerWritableStream<pb.SnapshotRequest, pb.SnapshotResponse>) => snapshotCall(s, call),
+    Snapshot: (call: ServerCall) => snapshotCall(s, call),
     MoveLeader: unary((r: pb.MoveLeaderRequest) => s.maintenance.moveLeader(r)),
     Downgrade: pb.unimplemented('Maintenance', 'Downgrade'),
   } as unknown as pb.ServiceImplementation<'Maintenance'>);
@@ -101,14 +97,14 @@ export function registerServices(server: grpc.Server, s: EtcdServer): void {
 
   pb.addService(server, 'Health', {
     Check: unary(() => ({ status: 'SERVING' })),
-    Watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+    Watch: (call: ServerCall) => {
       call.write({ status: 'SERVING' });
     },
   } as unknown as pb.ServiceImplementation<'Health'>);
 }
 
 /** The caller's token, to pass along with a call forwarded to the leader. */
-function forwardedCredentials(call: { metadata: grpc.Metadata }): grpc.Metadata | undefined {
+function forwardedCredentials(call: { metadata: CallMetadata }): grpc.Metadata | undefined {
   const token = call.metadata.get('token')[0] ?? call.metadata.get('authorization')[0];
   if (token === undefined) return undefined;
   const md = new grpc.Metadata();
@@ -117,7 +113,7 @@ function forwardedCredentials(call: { metadata: grpc.Metadata }): grpc.Metadata 
 }
 
 /** Maintenance.Snapshot: the chunks go out as the client takes them; a failure ends the call with its status. */
-function snapshotCall(s: EtcdServer, call: grpc.ServerWritableStream<pb.SnapshotRequest, pb.SnapshotResponse>): void {
+function snapshotCall(s: EtcdServer, call: ServerCall): void {
   let cancelled = false;
   let abandon: (() => void) | undefined;
   call.on('cancelled', () => {
@@ -152,21 +148,11 @@ function snapshotCall(s: EtcdServer, call: grpc.ServerWritableStream<pb.Snapshot
 }
 
 /** One Watch stream: requests go to the hub's stream; its responses get a header and go out. */
-function watchCall(s: EtcdServer, call: grpc.ServerDuplexStream<WatchRequest, pb.WatchResponse>): void {
+function watchCall(s: EtcdServer, call: ServerCall): void {
   let paused = false;
   const stream = s.watchHub.newStream({
-    send: (resp: WatchResponse) =>
-      call.write({
-        header: s.header(resp.revision),
-        watch_id: resp.watch_id,
-        created: resp.created,
-        canceled: resp.canceled,
-        compact_revision: resp.compact_revision,
-        cancel_reason: resp.cancel_reason,
-        fragment: resp.fragment,
-        // The hub already dropped prevKv for watchers that did not ask for it.
-        events: resp.events.map(toPbEvent),
-      }),
+    // Each event is encoded once for every watcher that gets it (watch-wire.ts).
+    send: (resp: WatchResponse) => call.writeEncoded(encodeWatchResponse(s.header(resp.revision), resp)),
     onDrain: (listener) => {
       const l = (): void => {
         listener();
@@ -223,7 +209,7 @@ function watchCall(s: EtcdServer, call: grpc.ServerDuplexStream<WatchRequest, pb
   call.on('error', end);
 }
 
-function keepAliveCall(s: EtcdServer, call: grpc.ServerDuplexStream<pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse>): void {
+function keepAliveCall(s: EtcdServer, call: ServerCall): void {
   // Answers go out in request order.
   let chain = Promise.resolve();
   let ended = false;

@@ -15,6 +15,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
+import type * as tls from 'node:tls';
 import { ConfigError } from './config';
 
 /** One side's TLS flags (client or peer); empty strings for unset files. */
@@ -65,6 +66,20 @@ export function serverCredentials(url: string, tls: TlsFiles | undefined): grpc.
   if (!isSecure(url) || !hasCert(tls)) return grpc.ServerCredentials.createInsecure();
   const requireClientCert = tls.trustedCaFile !== '' || tls.clientCertAuth;
   return grpc.ServerCredentials.createSsl(read(tls.trustedCaFile), [{ cert_chain: fs.readFileSync(tls.certFile), private_key: fs.readFileSync(tls.keyFile) }], requireClientCert);
+}
+
+/** TLS options for the client listener at `url` (our own gRPC server); undefined for plaintext. */
+export function serverTlsOptions(url: string, t: TlsFiles | undefined): tls.TlsOptions | undefined {
+  if (!isSecure(url) || !hasCert(t)) return undefined;
+  const requireClientCert = t.trustedCaFile !== '' || t.clientCertAuth;
+  const ca = read(t.trustedCaFile);
+  return {
+    cert: fs.readFileSync(t.certFile),
+    key: fs.readFileSync(t.keyFile),
+    ...(ca === null ? {} : { ca }),
+    requestCert: requireClientCert,
+    rejectUnauthorized: requireClientCert,
+  };
 }
 
 /**

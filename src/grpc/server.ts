@@ -1,0 +1,572 @@
+// A gRPC server on our own HTTP/2 (./http2.ts): the gRPC framing of messages, metadata,
+// statuses and deadlines, and call objects shaped like @grpc/grpc-js's server calls (the
+// subset the etcd services use), so handlers written for grpc-js run unchanged.
+//
+// One listening port also answers HTTP/1.1 (etcd serves /health, /version and /metrics on
+// its client port): a connection whose first bytes are not the HTTP/2 preface is handed to
+// an http.Server. Over TLS, ALPN picks.
+
+import { EventEmitter } from 'node:events';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import * as zlib from 'node:zlib';
+import type { HeaderList } from './hpack';
+import { ErrorCode, Http2ServerConnection, PREFACE, type ServerStream } from './http2';
+
+/** gRPC status codes (the numbers are the wire contract). */
+export const Status = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+
+/** One method as a grpc-js ServiceDefinition describes it. */
+export interface MethodDefinition {
+  path: string;
+  requestStream: boolean;
+  responseStream: boolean;
+  requestDeserialize(data: Buffer): unknown;
+  responseSerialize(value: never): Buffer;
+}
+
+/** An error a handler ends a call with: grpc-js's ServerErrorResponse shape. */
+export interface StatusError {
+  code?: number;
+  details?: string;
+  message?: string;
+}
+
+type Handler = (call: ServerCall, callback?: (error: StatusError | null, value?: unknown) => void) => void;
+
+interface Route {
+  method: MethodDefinition;
+  handler: Handler;
+}
+
+/** A call's metadata: the request's non-reserved headers; `-bin` values decoded. */
+export class CallMetadata {
+  constructor(private readonly headers: HeaderList) {}
+
+  get(key: string): Array<string | Buffer> {
+    const k = key.toLowerCase();
+    const out: Array<string | Buffer> = [];
+    for (const [name, value] of this.headers) {
+      if (name !== k) continue;
+      if (k.endsWith('-bin')) {
+        for (const part of value.split(',')) out.push(Buffer.from(part.trim(), 'base64'));
+      } else {
+        out.push(Buffer.from(value, 'latin1').toString('utf8'));
+      }
+    }
+    return out;
+  }
+
+  /** Every non-reserved entry (pseudo-headers and gRPC's own headers left out). */
+  getMap(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [name, value] of this.headers) {
+      if (name.startsWith(':') || RESERVED.has(name) || name in out) continue;
+      out[name] = value;
+    }
+    return out;
+  }
+}
+
+const RESERVED = new Set(['content-type', 'te', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'user-agent', 'content-length']);
+
+const RESPONSE_HEADERS: HeaderList = [
+  [':status', '200'],
+  ['content-type', 'application/grpc'],
+];
+
+/**
+ * One call. Unary and server-streaming handlers find the request in `request`;
+ * client- and bidi-streaming ones get 'data' events, then 'end'. Streaming handlers answer
+ * with write()/end(), or end the call with a status by `emit('error', statusError)`.
+ * 'cancelled' is emitted when the client goes away or the deadline passes.
+ */
+export class ServerCall extends EventEmitter {
+  request: unknown = undefined;
+  cancelled = false;
+  private finished = false;
+  private paused = false;
+  private backlog: unknown[] = [];
+  private endPending = false;
+  private inbuf: Buffer | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  /** Set once the request side ended (client half-closed). */
+  readEnded = false;
+
+  constructor(
+    private readonly server: GrpcServer,
+    private readonly stream: ServerStream,
+    readonly method: MethodDefinition,
+    readonly metadata: CallMetadata,
+    private readonly socket: net.Socket,
+    private readonly encoding: string | undefined,
+  ) {
+    super();
+    // A handler ends a streaming call with a status by emitting 'error' (as with grpc-js).
+    this.on('error', (e: StatusError) => this.sendStatus(e.code ?? Status.UNKNOWN, e.details ?? e.message ?? ''));
+    stream.onDrain = () => this.emit('drain');
+  }
+
+  getPeer(): string {
+    return `${this.socket.remoteAddress ?? ''}:${this.socket.remotePort ?? 0}`;
+  }
+
+  /** The TLS peer's certificate (what grpc-js's getAuthContext reports). */
+  getAuthContext(): { sslPeerCertificate?: tls.PeerCertificate } | null {
+    const s = this.socket;
+    if (!(s instanceof tls.TLSSocket) || !s.authorized) return null;
+    const cert = s.getPeerCertificate();
+    return cert && Object.keys(cert).length > 0 ? { sslPeerCertificate: cert } : null;
+  }
+
+  /** One response message; false when the client is slow (wait for 'drain'). */
+  write(message: unknown): boolean {
+    if (this.finished) return false;
+    let payload: Buffer;
+    try {
+      payload = this.method.responseSerialize(message as never);
+    } catch (e) {
+      this.sendStatus(Status.INTERNAL, `grpc: error while marshaling: ${(e as Error).message}`);
+      return false;
+    }
+    return this.writeEncoded(payload);
+  }
+
+  /** One response message already serialized. */
+  writeEncoded(payload: Uint8Array): boolean {
+    if (this.finished) return false;
+    this.ensureHeaders();
+    const framed = Buffer.allocUnsafe(5 + payload.length);
+    framed[0] = 0;
+    framed.writeUInt32BE(payload.length, 1);
+    framed.set(payload, 5);
+    return this.stream.sendData(framed);
+  }
+
+  /** Ends a streaming call with OK. */
+  end(): void {
+    this.sendStatus(Status.OK, '');
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.stream.setPaused(true);
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.stream.setPaused(false);
+    while (!this.paused && this.backlog.length > 0) this.emit('data', this.backlog.shift());
+    if (!this.paused && this.endPending) {
+      this.endPending = false;
+      this.emit('end');
+    }
+  }
+
+  /** Ends the call with a status (trailers; or trailers only when nothing was sent). */
+  sendStatus(code: number, details: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.clearDeadline();
+    const trailers: HeaderList = [['grpc-status', String(code)]];
+    if (details !== '') trailers.push(['grpc-message', encodeGrpcMessage(details)]);
+    if (this.stream.headersSent) {
+      this.stream.sendTrailers(trailers);
+    } else {
+      this.stream.sendHeaders([...RESPONSE_HEADERS, ...trailers], true);
+    }
+    this.server.callEnded();
+  }
+
+  private ensureHeaders(): void {
+    if (!this.stream.headersSent) this.stream.sendHeaders(RESPONSE_HEADERS);
+  }
+
+  setDeadline(ms: number): void {
+    this.deadlineTimer = setTimeout(() => {
+      if (this.finished) return;
+      this.sendStatus(Status.DEADLINE_EXCEEDED, 'context deadline exceeded');
+      this.cancel();
+    }, ms);
+  }
+
+  private clearDeadline(): void {
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+  }
+
+  /** The client went away (RST_STREAM, connection closed) or the deadline passed. */
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.clearDeadline();
+    if (!this.finished) {
+      this.finished = true;
+      this.server.callEnded();
+    }
+    this.emit('cancelled');
+  }
+
+  /** Request bytes from DATA frames: split into messages by their 5-byte prefix. */
+  takeData(chunk: Buffer): Buffer[] | undefined {
+    let buf = this.inbuf === undefined ? chunk : Buffer.concat([this.inbuf, chunk]);
+    const messages: Buffer[] = [];
+    while (buf.length >= 5) {
+      const compressed = buf[0]!;
+      const length = buf.readUInt32BE(1);
+      const max = this.server.maxReceiveMessageLength;
+      if (length > max) {
+        this.sendStatus(Status.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${length} vs. ${max})`);
+        this.stream.reset(ErrorCode.NO_ERROR);
+        this.cancel();
+        return undefined;
+      }
+      if (buf.length < 5 + length) break;
+      let message = buf.subarray(5, 5 + length);
+      if (compressed === 1) {
+        const inflated = this.decompress(message);
+        if (inflated === undefined) return undefined;
+        message = inflated;
+      } else if (compressed !== 0) {
+        this.sendStatus(Status.INTERNAL, 'grpc: invalid message compression flag');
+        return undefined;
+      }
+      messages.push(message);
+      buf = buf.subarray(5 + length);
+    }
+    this.inbuf = buf.length > 0 ? Buffer.from(buf) : undefined;
+    return messages;
+  }
+
+  private decompress(message: Buffer): Buffer | undefined {
+    try {
+      if (this.encoding === 'gzip') return zlib.gunzipSync(message);
+      if (this.encoding === 'deflate') return zlib.inflateSync(message);
+    } catch (e) {
+      this.sendStatus(Status.INTERNAL, `grpc: failed to decompress the received message: ${(e as Error).message}`);
+      return undefined;
+    }
+    this.sendStatus(Status.UNIMPLEMENTED, `grpc: Decompressor is not installed for grpc-encoding "${this.encoding ?? ''}"`);
+    return undefined;
+  }
+
+  get incompleteMessage(): boolean {
+    return this.inbuf !== undefined;
+  }
+
+  /** Delivers a request message to a streaming handler, holding it while paused. */
+  deliver(message: unknown): void {
+    if (this.paused) this.backlog.push(message);
+    else this.emit('data', message);
+  }
+
+  deliverEnd(): void {
+    this.readEnded = true;
+    if (this.paused || this.backlog.length > 0) this.endPending = true;
+    else this.emit('end');
+  }
+
+  get isFinished(): boolean {
+    return this.finished;
+  }
+}
+
+/** grpc-message is percent-encoded: bytes outside printable ASCII, and '%'. */
+export function encodeGrpcMessage(s: string): string {
+  let plain = true;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x25) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return s;
+  let out = '';
+  for (const byte of Buffer.from(s, 'utf8')) {
+    out += byte < 0x20 || byte > 0x7e || byte === 0x25 ? `%${byte.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(byte);
+  }
+  return out;
+}
+
+/** A grpc-timeout header in milliseconds (undefined when absent or malformed). */
+export function parseTimeout(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d{1,8})([HMSmun])$/.exec(value);
+  if (m === null) return undefined;
+  const n = Number(m[1]);
+  const unit = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 }[m[2] as 'H'];
+  return n * unit;
+}
+
+export interface GrpcServerOptions {
+  /** The largest request message accepted (RESOURCE_EXHAUSTED above it, as grpc-go does). */
+  maxReceiveMessageLength: number;
+  /** Answers HTTP/1.1 requests on the same port (404 for everything when absent). */
+  http1?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  /** An unexpected exception in the server (its connection was closed); for the log. */
+  onError?: (e: unknown) => void;
+}
+
+export class GrpcServer {
+  private readonly routes = new Map<string, Route>();
+  private readonly services = new Set<string>();
+  private readonly listeners: net.Server[] = [];
+  private readonly connections = new Set<Http2ServerConnection>();
+  private readonly rawSockets = new Set<net.Socket>();
+  private readonly http1: http.Server;
+  private activeCalls = 0;
+  private onIdle: (() => void) | undefined;
+  readonly maxReceiveMessageLength: number;
+
+  constructor(private readonly options: GrpcServerOptions) {
+    this.maxReceiveMessageLength = options.maxReceiveMessageLength;
+    this.http1 = http.createServer(
+      options.http1 ??
+        ((_req, res) => {
+          res.writeHead(404, { 'Content-Type': 'text/plain' });
+          res.end('404 page not found\n');
+        }),
+    );
+  }
+
+  /** Registers a service's handlers (a grpc-js ServiceDefinition and implementation). */
+  addService(service: Record<string, MethodDefinition>, implementation: Record<string, unknown>): void {
+    for (const [name, method] of Object.entries(service)) {
+      const handler = implementation[name];
+      if (typeof handler !== 'function') throw new Error(`no handler for ${method.path}`);
+      this.routes.set(method.path, { method, handler: handler as Handler });
+      this.services.add(method.path.split('/')[1]!);
+    }
+  }
+
+  /** Listens on host:port (port 0: any); TLS when `tlsOptions` is given. Resolves to the port. */
+  async listen(host: string, port: number, tlsOptions?: tls.TlsOptions): Promise<number> {
+    const server =
+      tlsOptions === undefined
+        ? net.createServer((socket) => this.accept(socket))
+        : tls.createServer({ ...tlsOptions, ALPNProtocols: ['h2', 'http/1.1'] }, (socket) => this.accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    // A TLS handshake that fails is the client's problem, not the server's.
+    server.on('tlsClientError', () => undefined);
+    this.listeners.push(server);
+    return (server.address() as net.AddressInfo).port;
+  }
+
+  /** Stops accepting; GOAWAY to every connection; resolves when the calls in flight are done. */
+  async shutdown(graceMs: number): Promise<void> {
+    for (const l of this.listeners) l.close();
+    for (const c of this.connections) c.goAway();
+    if (this.activeCalls > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, graceMs);
+        this.onIdle = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+    this.forceShutdown();
+  }
+
+  forceShutdown(): void {
+    for (const l of this.listeners) l.close();
+    for (const c of [...this.connections]) c.destroy();
+    for (const s of this.rawSockets) s.destroy();
+  }
+
+  callEnded(): void {
+    this.activeCalls--;
+    if (this.activeCalls === 0 && this.onIdle !== undefined) {
+      const f = this.onIdle;
+      this.onIdle = undefined;
+      f();
+    }
+  }
+
+  /** A new connection: HTTP/2 by its first bytes (or ALPN), HTTP/1.1 otherwise. */
+  private accept(socket: net.Socket): void {
+    this.rawSockets.add(socket);
+    socket.on('close', () => this.rawSockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    if (socket instanceof tls.TLSSocket && socket.alpnProtocol === 'h2') {
+      this.startHttp2(socket, undefined);
+      return;
+    }
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      const n = Math.min(head.length, PREFACE.length);
+      const h2 = head.subarray(0, n).equals(PREFACE.subarray(0, n));
+      if (h2 && head.length < PREFACE.length) return; // not decided yet
+      socket.off('data', onData);
+      if (h2) {
+        this.startHttp2(socket, head);
+        return;
+      }
+      socket.pause();
+      socket.unshift(head);
+      // Still tracked in rawSockets: the http.Server never listened, so it does not track it.
+      this.http1.emit('connection', socket);
+      socket.resume();
+    };
+    socket.on('data', onData);
+  }
+
+  private startHttp2(socket: net.Socket, head: Buffer | undefined): void {
+    const conn = new Http2ServerConnection(
+      socket,
+      { onStream: (stream, headers, endStream) => this.onStream(socket, stream, headers, endStream) },
+      { onClose: () => this.connections.delete(conn), onInternalError: (e) => this.options.onError?.(e) },
+    );
+    this.connections.add(conn);
+    if (head !== undefined) conn.feed(head);
+  }
+
+  private onStream(socket: net.Socket, stream: ServerStream, headers: HeaderList, endStream: boolean): void {
+    let path = '';
+    let method = '';
+    let contentType = '';
+    let timeout: string | undefined;
+    let encoding: string | undefined;
+    for (const [name, value] of headers) {
+      if (name === ':path') path = value;
+      else if (name === ':method') method = value;
+      else if (name === 'content-type') contentType = value;
+      else if (name === 'grpc-timeout') timeout = value;
+      else if (name === 'grpc-encoding') encoding = value;
+    }
+    if (method !== 'POST' || !(contentType === 'application/grpc' || contentType.startsWith('application/grpc+') || contentType.startsWith('application/grpc;'))) {
+      // grpc-go answers a non-gRPC request with 415 (or 405 for a method other than POST).
+      stream.sendHeaders(
+        [
+          [':status', method !== 'POST' ? '405' : '415'],
+          ['content-type', 'text/plain; charset=utf-8'],
+        ],
+        true,
+      );
+      return;
+    }
+    if (encoding === 'identity') encoding = undefined;
+    const route = this.routes.get(path);
+    this.activeCalls++;
+    const call = new ServerCall(this, stream, route?.method ?? NO_METHOD, new CallMetadata(headers), socket, encoding);
+    stream.onAbort = () => call.cancel();
+    if (route === undefined) {
+      const parts = path.split('/');
+      const service = parts[1] ?? '';
+      call.sendStatus(Status.UNIMPLEMENTED, this.services.has(service) ? `unknown method ${parts[2] ?? ''} for service ${service}` : `unknown service ${service}`);
+      return;
+    }
+    const ms = parseTimeout(timeout);
+    if (ms !== undefined) call.setDeadline(ms);
+    const { method: def, handler } = route;
+    const decode = (message: Buffer): unknown => {
+      try {
+        return def.requestDeserialize(message);
+      } catch (e) {
+        call.sendStatus(Status.INTERNAL, `grpc: error unmarshalling request: ${(e as Error).message}`);
+        return NO_MESSAGE;
+      }
+    };
+    if (def.requestStream) {
+      // Client- or bidi-streaming: messages are delivered as they come.
+      const callback = def.responseStream ? undefined : unaryCallback(call);
+      stream.onData = (chunk) => {
+        const messages = call.takeData(chunk);
+        if (messages === undefined) return;
+        for (const m of messages) {
+          const req = decode(m);
+          if (req === NO_MESSAGE) return;
+          call.deliver(req);
+        }
+      };
+      stream.onEnd = () => {
+        if (call.isFinished) return;
+        if (call.incompleteMessage) {
+          call.sendStatus(Status.INTERNAL, 'grpc: request ended inside a message');
+          return;
+        }
+        call.deliverEnd();
+      };
+      invoke(call, handler, callback);
+      return;
+    }
+    // Unary and server-streaming: exactly one request message, then the handler runs.
+    const received: Buffer[] = [];
+    const onEnd = (): void => {
+      if (call.isFinished) return;
+      if (received.length !== 1 || call.incompleteMessage) {
+        call.sendStatus(Status.INTERNAL, received.length > 1 ? 'grpc: too many request messages for a unary call' : 'grpc: no request message received');
+        return;
+      }
+      const req = decode(received[0]!);
+      if (req === NO_MESSAGE) return;
+      call.request = req;
+      call.readEnded = true;
+      invoke(call, handler, def.responseStream ? undefined : unaryCallback(call));
+    };
+    stream.onData = (chunk) => {
+      const messages = call.takeData(chunk);
+      if (messages !== undefined) received.push(...messages);
+    };
+    stream.onEnd = onEnd;
+    if (endStream) onEnd();
+  }
+}
+
+const NO_MESSAGE = Symbol('no message');
+
+const NO_METHOD: MethodDefinition = {
+  path: '',
+  requestStream: false,
+  responseStream: false,
+  requestDeserialize: () => undefined,
+  responseSerialize: () => Buffer.alloc(0),
+};
+
+function unaryCallback(call: ServerCall): (error: StatusError | null, value?: unknown) => void {
+  return (error, value) => {
+    if (call.isFinished) return;
+    if (error !== null && error !== undefined) {
+      call.sendStatus(error.code ?? Status.UNKNOWN, error.details ?? error.message ?? '');
+      return;
+    }
+    call.write(value);
+    call.sendStatus(Status.OK, ''); // no-op when the answer could not be encoded (INTERNAL sent)
+  };
+}
+
+function invoke(call: ServerCall, handler: Handler, callback: ((error: StatusError | null, value?: unknown) => void) | undefined): void {
+  try {
+    handler(call, callback);
+  } catch (e) {
+    call.sendStatus(Status.UNKNOWN, (e as Error).message);
+  }
+}

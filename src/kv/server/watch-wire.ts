@@ -1,0 +1,60 @@
+// WatchResponse encoded by hand, each event once for every watcher that gets it: a write
+// that 100 watchers see is encoded one time, and each watcher's response is its own small
+// head (header, watch id, flags) followed by the shared event bytes. Protobuf allows
+// this: a message's fields may come in any order, and a repeated field's elements are
+// just consecutive fields. Field numbers are those of proto/etcd/rpc.proto and kv.proto.
+
+import { ProtoWriter } from '../../grpc/proto-writer';
+import type { KeyValue, MvccEvent } from '../mvcc';
+import type * as pb from '../proto';
+import type { WatchResponse } from '../watch';
+
+const writer = new ProtoWriter();
+const kvWriter = new ProtoWriter();
+const eventWriter = new ProtoWriter();
+
+/**
+ * The encoded `events` field (number 11) of one event. Keyed by the event, or by its kv when
+ * it carries no prevKv: a watcher without prev_kv gets a copy of the event without it (see
+ * Watcher.project), which encodes the same as every other copy of that kv.
+ */
+const encodedEvents = new WeakMap<object, Buffer>();
+
+function keyValue(kv: KeyValue): Buffer {
+  // KeyValue { key = 1, create_revision = 2, mod_revision = 3, version = 4, value = 5, lease = 6 }
+  return kvWriter.bytes(1, kv.key).int(2, kv.createRevision).int(3, kv.modRevision).int(4, kv.version).bytes(5, kv.value).int(6, kv.lease).finish();
+}
+
+function eventField(ev: MvccEvent): Buffer {
+  const cacheKey: object = ev.prevKv === undefined ? ev.kv : ev;
+  let out = encodedEvents.get(cacheKey);
+  if (out !== undefined) return out;
+  // Event { type = 1 (PUT = 0, DELETE = 1), kv = 2, prev_kv = 3 }
+  eventWriter.int(1, ev.type === 'DELETE' ? 1 : 0).lengthDelimited(2, keyValue(ev.kv));
+  if (ev.prevKv !== undefined) eventWriter.lengthDelimited(3, keyValue(ev.prevKv));
+  const event = eventWriter.finish();
+  out = new ProtoWriter().lengthDelimited(11, event).finish();
+  encodedEvents.set(cacheKey, out);
+  return out;
+}
+
+/** ResponseHeader { cluster_id = 1, member_id = 2, revision = 3, raft_term = 4 }. */
+function responseHeader(h: pb.ResponseHeader): Buffer {
+  return new ProtoWriter().int(1, h.cluster_id).int(2, h.member_id).int(3, h.revision).int(4, h.raft_term).finish();
+}
+
+/** The bytes of one WatchResponse. */
+export function encodeWatchResponse(header: pb.ResponseHeader, resp: WatchResponse): Buffer {
+  // WatchResponse { header = 1, watch_id = 2, created = 3, canceled = 4,
+  //                 compact_revision = 5, cancel_reason = 6, fragment = 7, events = 11 }
+  writer
+    .lengthDelimited(1, responseHeader(header))
+    .int(2, resp.watch_id)
+    .bool(3, resp.created)
+    .bool(4, resp.canceled)
+    .int(5, resp.compact_revision)
+    .string(6, resp.cancel_reason)
+    .bool(7, resp.fragment);
+  for (const ev of resp.events) writer.raw(eventField(ev));
+  return writer.finish();
+}
