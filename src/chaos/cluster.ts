@@ -8,9 +8,9 @@
 
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import type { FaultNetwork } from './fault-proxy';
+import { CHAOS_PORTS, portPicker } from './ports';
 
 export type StoreKind = 'skiff' | 'etcd';
 
@@ -60,33 +60,9 @@ export const repoRoot = ((): string => {
   return dir;
 })();
 
-/**
- * Ports the harness hands out: below the kernel's ephemeral range (32768-60999 here), so that
- * no outgoing connection and no bind to port 0 (other tests on the machine, our own proxies
- * before this) can take one between the moment it is picked and the moment a member binds it.
- */
-export const portRange = Object.freeze({ min: 20_000, max: 32_000 });
-const handedOut = new Set<number>();
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 1000; attempt++) {
-    const port = portRange.min + Math.floor(Math.random() * (portRange.max - portRange.min));
-    if (handedOut.has(port)) continue;
-    if (await canBind(port)) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-  throw new Error(`no free port in [${portRange.min}, ${portRange.max})`);
-}
+/** Ports for members and proxies (ports.ts). */
+export const portRange = CHAOS_PORTS;
+export const freePort = portPicker(CHAOS_PORTS);
 
 /** Every pid any cluster started and has not seen exit (for the exit handlers). */
 const livePids = new Set<number>();

@@ -5,9 +5,9 @@
 
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { portPicker, testPorts } from '../../src/chaos/ports';
 
 /** The repository root (holding package.json), from tests/ (ts-jest) or dist/tests/ (compiled). */
 export const repoRoot = ((): string => {
@@ -23,24 +23,8 @@ export const skiffBin = path.join(repoRoot, 'bin', 'skiff');
 
 export type StoreKind = 'skiff' | 'etcd';
 
-/** Ports this process handed out: the kernel may offer a just-closed port again. */
-const portsHandedOut = new Set<number>();
-
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = net.createServer();
-      srv.once('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const p = (srv.address() as net.AddressInfo).port;
-        srv.close(() => resolve(p));
-      });
-    });
-    if (portsHandedOut.has(port)) continue;
-    portsHandedOut.add(port);
-    return port;
-  }
-}
+/** A free port for a member (below the ephemeral range; this jest worker's own slice). */
+export const freePort = portPicker(testPorts());
 
 /** Whether a program is on PATH. */
 export function hasProgram(name: string): boolean {

@@ -3,7 +3,6 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 
 export interface RunningServer {
@@ -46,21 +45,7 @@ export function stopServer(server: grpc.Server): Promise<void> {
 }
 
 /** A free TCP port on 127.0.0.1 (for processes that need a port named up front). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      if (address === null || typeof address === 'string') {
-        probe.close();
-        reject(new Error('no port'));
-        return;
-      }
-      probe.close(() => resolve(address.port));
-    });
-  });
-}
+export { freePort } from '../../helpers/cluster';
 
 /**
  * Path of an executable: the override alone when one is given (so a bogus override
