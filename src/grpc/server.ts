@@ -12,7 +12,25 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import * as zlib from 'node:zlib';
 import type { HeaderList } from './hpack';
-import { ErrorCode, Http2ServerConnection, PREFACE, type ServerStream } from './http2';
+import { ErrorCode, Http2ServerConnection, PREFACE } from './http2';
+
+/**
+ * What a call reads from and writes to: an HTTP/2 stream (http2.ts's ServerStream), or
+ * the JSON gateway's adapter. The server sets the on* callbacks; response bytes are
+ * gRPC-framed messages.
+ */
+export interface CallStream {
+  onData: ((chunk: Buffer) => void) | undefined;
+  onEnd: (() => void) | undefined;
+  onAbort: ((code: ErrorCode) => void) | undefined;
+  onDrain: (() => void) | undefined;
+  readonly headersSent: boolean;
+  sendHeaders(headers: HeaderList, end?: boolean): void;
+  sendData(data: Buffer, end?: boolean): boolean;
+  sendTrailers(trailers: HeaderList): void;
+  reset(code?: ErrorCode): void;
+  setPaused(paused: boolean): void;
+}
 
 /** gRPC status codes (the numbers are the wire contract). */
 export const Status = {
@@ -114,7 +132,7 @@ export class ServerCall extends EventEmitter {
 
   constructor(
     private readonly server: GrpcServer,
-    private readonly stream: ServerStream,
+    private readonly stream: CallStream,
     readonly method: MethodDefinition,
     readonly metadata: CallMetadata,
     private readonly socket: net.Socket,
@@ -442,14 +460,15 @@ export class GrpcServer {
   private startHttp2(socket: net.Socket, head: Buffer | undefined): void {
     const conn = new Http2ServerConnection(
       socket,
-      { onStream: (stream, headers, endStream) => this.onStream(socket, stream, headers, endStream) },
+      { onStream: (stream, headers, endStream) => this.handleStream(socket, stream, headers, endStream) },
       { onClose: () => this.connections.delete(conn), onInternalError: (e) => this.options.onError?.(e) },
     );
     this.connections.add(conn);
     if (head !== undefined) conn.feed(head);
   }
 
-  private onStream(socket: net.Socket, stream: ServerStream, headers: HeaderList, endStream: boolean): void {
+  /** One request: its headers, then its data through the stream's callbacks. */
+  handleStream(socket: net.Socket, stream: CallStream, headers: HeaderList, endStream: boolean): void {
     let path = '';
     let method = '';
     let contentType = '';

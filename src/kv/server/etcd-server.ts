@@ -26,6 +26,7 @@ import { Membership, MembershipState } from './membership';
 import { StoreMetrics } from './metrics';
 import { discoverCluster, fetchClusterView, peerMembersService } from './peer-members';
 import { encodeConfContext, encodeEnvelope, InternalRequest } from './requests';
+import { Gateway } from './gateway';
 import { registerServices } from './services';
 import { channelCredentials, memberClientCredentials, serverCredentials, serverTlsOptions } from './tls';
 import { checkPutRequest, checkRangeRequest, checkTxnRequest, doRange, isTxnReadOnly, readOnlyTxn } from './txn';
@@ -239,13 +240,19 @@ export class EtcdServer {
   }
 
   private async startGrpc(): Promise<void> {
+    const maxReceive = this.config.maxRequestBytes + errors.GRPC_OVERHEAD_BYTES;
+    // The client port answers HTTP/1.1 too, as etcd's does: the JSON gateway (/v3/...), and
+    // /health, /version, /metrics.
+    let gateway: Gateway | undefined;
     const server = new GrpcServer({
-      maxReceiveMessageLength: this.config.maxRequestBytes + errors.GRPC_OVERHEAD_BYTES,
-      // The client port answers HTTP/1.1 too (/health, /version, /metrics), as etcd's does.
-      http1: (req, res) => void this.handleHttp(req, res),
+      maxReceiveMessageLength: maxReceive,
+      http1: (req, res) => {
+        if (!gateway?.handle(req, res)) void this.handleHttp(req, res);
+      },
       onError: (e) => this.log.error({ err: e }, 'client connection closed on an internal error'),
     });
     registerServices(server, this);
+    gateway = new Gateway(server, maxReceive);
     this.grpcServer = server;
     for (const url of this.config.listenClientUrls) {
       const { host, port } = hostPort(url);
@@ -725,14 +732,15 @@ export class EtcdServer {
     return { header: this.header(), hash: h.hash };
   }
 
+  /** etcd 3.4's Alarm answers carry no header (its applier fills none, and no layer adds one). */
   async alarm(req: pb.AlarmRequest): Promise<pb.AlarmResponse> {
     if (req.action === 'GET') {
       const alarms = this.sm.alarms.filter((a) => req.alarm === 'NONE' || a.alarm === req.alarm);
-      return { header: this.header(), alarms: alarms.map((a) => ({ memberID: a.memberId, alarm: a.alarm })) };
+      return { header: null, alarms: alarms.map((a) => ({ memberID: a.memberId, alarm: a.alarm })) };
     }
     const res = await this.propose({ op: 'alarm', req });
     if (res.resp.op !== 'alarm') throw new Error('assertion failed: alarm result');
-    return { header: this.header(res.revision), alarms: res.resp.alarms.map((a) => ({ memberID: a.memberId, alarm: a.alarm })) };
+    return { header: null, alarms: res.resp.alarms.map((a) => ({ memberID: a.memberId, alarm: a.alarm })) };
   }
 
   /** The configuration this member runs with (for tests and status). */

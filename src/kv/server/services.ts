@@ -200,11 +200,9 @@ function watchCall(s: EtcdServer, call: ServerCall): void {
     }
     handle(req);
   });
+  // A client that half-closes keeps its watches (as etcd's server ignores the end of the
+  // request stream); the stream ends when the client cancels or goes away.
   const end = (): void => stream.close();
-  call.on('end', () => {
-    end();
-    call.end();
-  });
   call.on('cancelled', end);
   call.on('error', end);
 }
