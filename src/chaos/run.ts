@@ -12,7 +12,7 @@ import { ClientPool, sleep } from './clients';
 import { ChaosCluster, killAllNow, StoreKind } from './cluster';
 import { FaultNetwork } from './fault-proxy';
 import { defaultFaultTiming, FaultKind, Nemesis } from './faults';
-import { chaosPrefix, memberRevision, readHistory, readState } from './final-read';
+import { chaosPrefix, firstAnswer, memberRevision, readHistory, readState } from './final-read';
 import { HistoryEvent, nowMs, Recorder } from './history';
 import { checkLeases, expiryDeadlineMs, LeaseReport } from './lease-checker';
 import { LeaderMonitor } from './monitor';
@@ -217,10 +217,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         }
         membersRead++;
       }
-      let state: Awaited<ReturnType<typeof readState>> | undefined;
-      for (let i = 0; state === undefined && nowMs() < restartDeadline; i = (i + 1) % cluster.members.length) {
-        state = await readState(pool.members[i], chaosPrefix, 5000).catch(() => undefined);
-      }
+      // Its own deadline: reading long histories back can take longer than restartMs.
+      const readPool = pool;
+      const state = await firstAnswer(cluster.members.length, (i) => readState(readPool.members[i], chaosPrefix, 5000), nowMs() + p.restartMs, nowMs);
       if (state === undefined) throw new Error('the final state could not be read');
       finalState = state.kvs;
     } catch (e) {
