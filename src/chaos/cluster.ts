@@ -27,6 +27,19 @@ export interface ChaosMember {
   paused: boolean;
   /** Exits the harness caused (kill) or expected (a removed etcd member stops itself). */
   expectExit: boolean;
+  /** How it joined: a member added back (MemberAdd) is always started 'existing' after that. */
+  joinState?: 'new' | 'existing';
+}
+
+/**
+ * The --initial-cluster-state of a start: the one asked for, else the one the member last
+ * joined with. A member wiped and added back must never start 'new': killed before it wrote
+ * anything, it would bootstrap a second cluster from the initial member list (same cluster
+ * id) on empty data, and a few such members make a quorum of their own.
+ */
+export function startState(m: Pick<ChaosMember, 'joinState'>, requested?: 'new' | 'existing'): 'new' | 'existing' {
+  if (requested !== undefined) m.joinState = requested;
+  return m.joinState ?? 'new';
 }
 
 export interface ClusterOptions {
@@ -146,8 +159,9 @@ export class ChaosCluster {
   }
 
   /** Starts member i's process (on its existing data unless the data dir was wiped). */
-  spawn(i: number, state: 'new' | 'existing' = 'new'): void {
+  spawn(i: number, requested?: 'new' | 'existing'): void {
     const m = this.members[i];
+    const state = startState(m, requested);
     if (m.proc !== undefined) throw new Error(`member ${m.name} already runs (pid ${m.proc.pid})`);
     const out = fs.openSync(m.logFile, 'a');
     fs.writeSync(out, `\n==== chaos: start ${m.name} (${state}) at ${new Date().toISOString()}\n`);

@@ -61,3 +61,19 @@ export async function readState(mc: MemberClients, prefix: string, timeoutMs: nu
   for (const kv of res.kvs) kvs.set(kv.key.toString(), { value: kv.value.toString(), modRev: kv.mod_revision });
   return { rev: res.header?.revision ?? 0, kvs };
 }
+
+/**
+ * The first answer of attempt(i), trying members 0, 1, ... in turn until one answers:
+ * every member at least once, and further rounds while the time is before deadlineMs.
+ * undefined if none answered.
+ */
+export async function firstAnswer<T>(members: number, attempt: (i: number) => Promise<T>, deadlineMs: number, now: () => number = Date.now): Promise<T | undefined> {
+  for (let tries = 0; tries < members || now() < deadlineMs; tries++) {
+    try {
+      return await attempt(tries % members);
+    } catch {
+      // the next member
+    }
+  }
+  return undefined;
+}

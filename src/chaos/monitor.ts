@@ -18,9 +18,40 @@ export interface StatusView {
   term: number;
 }
 
+/**
+ * Stretches of time in which members answered Status but none named a leader. etcd reports
+ * in Status (and in response headers) the term of its last applied entry, so elections that
+ * elect nobody do not show as term rises; with no leader nobody revokes an expired lease,
+ * and the next leader gives every lease its TTL again (a leader fault, for the lease bounds).
+ */
+export class LeaderlessTracker {
+  readonly stretches: { startMs: number; endMs: number; what: string }[] = [];
+  private since: number | undefined;
+
+  /** One poll's answers, at atMs; a poll nobody answered tells nothing. */
+  note(views: readonly StatusView[], atMs: number): void {
+    if (views.length === 0) return;
+    const led = views.some((v) => v.leaderId !== 0);
+    if (!led && this.since === undefined) this.since = atMs;
+    else if (led && this.since !== undefined) {
+      this.stretches.push({ startMs: this.since, endMs: atMs, what: 'no leader' });
+      this.since = undefined;
+    }
+  }
+
+  /** Closes a stretch still open at atMs. */
+  close(atMs: number): void {
+    if (this.since === undefined) return;
+    this.stretches.push({ startMs: this.since, endMs: atMs, what: 'no leader' });
+    this.since = undefined;
+  }
+}
+
 export class LeaderMonitor {
   /** Times the highest term seen rose. */
   readonly termRises: number[] = [];
+  /** Times no answering member named a leader. */
+  readonly leaderless = new LeaderlessTracker();
   private maxTerm = 0;
   private readonly selfIds = new Map<number, number>();
   private timer: NodeJS.Timeout | undefined;
@@ -39,6 +70,7 @@ export class LeaderMonitor {
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    this.leaderless.close(nowMs());
   }
 
   /** Status of every member that is up (those that answer within timeoutMs). */
@@ -58,6 +90,7 @@ export class LeaderMonitor {
       }),
     );
     this.noteTerms(out);
+    this.leaderless.note(out, nowMs());
     return out;
   }
 

@@ -12,7 +12,7 @@ import { ClientPool, sleep } from './clients';
 import { ChaosCluster, killAllNow, StoreKind } from './cluster';
 import { FaultNetwork } from './fault-proxy';
 import { defaultFaultTiming, FaultKind, Nemesis } from './faults';
-import { chaosPrefix, memberRevision, readHistory, readState } from './final-read';
+import { chaosPrefix, firstAnswer, memberRevision, readHistory, readState } from './final-read';
 import { HistoryEvent, nowMs, Recorder } from './history';
 import { checkLeases, expiryDeadlineMs, LeaseReport } from './lease-checker';
 import { LeaderMonitor } from './monitor';
@@ -178,7 +178,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     await Promise.all(watchers.map((w) => w.finish(revNow)));
     const bound = p.electionMs + p.leaseSlackMs;
     const termRises = (): number[] => [...(monitor?.termRises ?? []), ...rec.termRises].sort((a, b) => a - b);
-    const lastDeadline = Math.max(0, ...rec.leases.filter((l) => !l.keepAlive).map((l) => expiryDeadlineMs(l, termRises(), bound, nemesis.leaderDisruptions)));
+    // Leader faults of the schedule, and stretches in which no member named a leader.
+    const disruptions = (): { startMs: number; endMs: number; what: string }[] => [...nemesis.leaderDisruptions, ...(monitor?.leaderless.stretches ?? [])].sort((a, b) => a.startMs - b.startMs);
+    const lastDeadline = Math.max(0, ...rec.leases.filter((l) => !l.keepAlive).map((l) => expiryDeadlineMs(l, termRises(), bound, disruptions())));
     while (nowMs() < lastDeadline + 1000) await sleep(200);
     observing = false;
     await observer;
@@ -217,10 +219,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         }
         membersRead++;
       }
-      let state: Awaited<ReturnType<typeof readState>> | undefined;
-      for (let i = 0; state === undefined && nowMs() < restartDeadline; i = (i + 1) % cluster.members.length) {
-        state = await readState(pool.members[i], chaosPrefix, 5000).catch(() => undefined);
-      }
+      // Its own deadline: reading long histories back can take longer than restartMs.
+      const readPool = pool;
+      const state = await firstAnswer(cluster.members.length, (i) => readState(readPool.members[i], chaosPrefix, 5000), nowMs() + p.restartMs, nowMs);
       if (state === undefined) throw new Error('the final state could not be read');
       finalState = state.kvs;
     } catch (e) {
@@ -256,7 +257,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const acked = readBack ? checkAckedWrites(rec.acked, history, finalState) : undefined;
     // Nothing read back: no acknowledged write can be shown to have survived.
     const lostAcked = acked !== undefined ? acked.lost.length : rec.acked.length;
-    const leases = checkLeases({ leases: rec.leases, observations: rec.leaseObservations, termRises: termRises(), disruptions: nemesis.leaderDisruptions, electionMs: p.electionMs, slackMs: p.leaseSlackMs, originMs });
+    const leases = checkLeases({ leases: rec.leases, observations: rec.leaseObservations, termRises: termRises(), disruptions: disruptions(), electionMs: p.electionMs, slackMs: p.leaseSlackMs, originMs });
 
     // Failovers: from a leader's kill or isolation to the next acknowledged write sent after it.
     const acks = [...rec.writeAcks].sort((a, b) => a.invokeMs - b.invokeMs);
@@ -324,7 +325,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
     removeData = passed && o.keepData !== true;
     if (!passed) {
-      fs.writeFileSync(path.join(dir, 'history.json'), JSON.stringify({ registerOps: rec.registerOps, appendOps: rec.appendOps, acked: rec.acked, watchers: rec.watchers, leases: rec.leases, leaseObservations: rec.leaseObservations.map((x) => ({ ...x, keys: [...x.keys] })), faults: nemesis.events, failoverStarts: nemesis.failoverStarts, leaderDisruptions: nemesis.leaderDisruptions, termRises: termRises(), originMs }));
+      fs.writeFileSync(path.join(dir, 'history.json'), JSON.stringify({ registerOps: rec.registerOps, appendOps: rec.appendOps, acked: rec.acked, watchers: rec.watchers, leases: rec.leases, leaseObservations: rec.leaseObservations.map((x) => ({ ...x, keys: [...x.keys] })), faults: nemesis.events, failoverStarts: nemesis.failoverStarts, leaderDisruptions: disruptions(), termRises: termRises(), originMs }));
       lines.push(`history written to ${path.join(dir, 'history.json')}`);
     }
     fs.writeFileSync(path.join(dir, 'summary.txt'), `${lines.join('\n')}\n${JSON.stringify(summary)}\n`);
