@@ -116,6 +116,10 @@ class Peer {
       if (!this.closed && err) {
         this.t.log.debug({ peer: this.id, err: err.message }, 'peer stream ended');
         this.down();
+        // The peer's process is gone or unreachable: the connection dropped or was refused
+        // (UNAVAILABLE), or the peer's server reset our stream as it shut down (CANCELLED;
+        // this side cancels only in close(), after which nothing is reported).
+        if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.CANCELLED) this.t.handler?.reportConnectionLost(this.id);
         this.scheduleReconnect();
       }
     });
@@ -128,7 +132,7 @@ class Peer {
     if (this.reconnectTimer || this.closed) return;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
-      this.flush();
+      this.connect();
     }, this.reconnectDelayMs);
     this.reconnectDelayMs = Math.min(this.reconnectDelayMs * 2, transportLimits.reconnectDelayMsMax);
   }
@@ -139,6 +143,16 @@ class Peer {
       this.reportedDown = true;
       this.t.handler?.reportUnreachable(this.id);
     }
+  }
+
+  /**
+   * Opens the stream without waiting for a message: followers seldom talk to each other,
+   * and a pre-vote after the leader died must not wait for a connection to be set up.
+   */
+  connect(): void {
+    if (this.closed) return;
+    this.openStream();
+    this.flush();
   }
 
   flush(): void {
@@ -227,6 +241,7 @@ export class GrpcTransport implements Transport {
   /** When a batch from each peer last arrived (ms since the epoch). */
   private readonly lastHeardMs = new Map<NodeId, number>();
   private boundPort = 0;
+  private started = false;
   /** Messages dropped because a peer's queue was full. */
   dropped = 0;
 
@@ -340,6 +355,8 @@ export class GrpcTransport implements Transport {
     this.boundPort = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(`${this.opts.listen.host}:${this.opts.listen.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))),
     );
+    this.started = true;
+    for (const p of this.peers.values()) p.connect();
   }
 
   /** Queues the messages and writes each peer's share as one batch right away (one batch per Ready). */
@@ -375,7 +392,9 @@ export class GrpcTransport implements Transport {
     const old = this.peers.get(id);
     if (old && old.url === url) return;
     old?.close();
-    this.peers.set(id, new Peer(this, id, url));
+    const p = new Peer(this, id, url);
+    this.peers.set(id, p);
+    if (this.started) p.connect();
   }
 
   removePeer(id: NodeId): void {
