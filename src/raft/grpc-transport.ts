@@ -6,12 +6,10 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Packr } from 'msgpackr';
+import { decodeMessage, encodeMessage } from './message-codec';
 import { Logger, silentLogger } from './raft-node';
 import { SnapshotSource, Transport, TransportHandler } from './transport';
 import { Message, NodeId } from './types';
-
-const packr = new Packr({ useRecords: false, moreTypes: false });
 
 export const transportLimits = Object.freeze({
   /** Messages waiting for one peer before new ones are dropped (Raft retransmits). */
@@ -50,13 +48,7 @@ function loadPeerService(): NonNullable<typeof cached> {
   return cached;
 }
 
-export function encodeMessage(m: Message): Buffer {
-  return packr.pack(m);
-}
-
-export function decodeMessage(b: Uint8Array): Message {
-  return packr.unpack(b) as Message;
-}
+export { decodeMessage, encodeMessage };
 
 interface Route {
   cluster_id: number;
