@@ -6,12 +6,10 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Packr } from 'msgpackr';
+import { decodeMessage, encodeMessage } from './message-codec';
 import { Logger, silentLogger } from './raft-node';
 import { SnapshotSource, Transport, TransportHandler } from './transport';
 import { Message, NodeId } from './types';
-
-const packr = new Packr({ useRecords: false, moreTypes: false });
 
 export const transportLimits = Object.freeze({
   /** Messages waiting for one peer before new ones are dropped (Raft retransmits). */
@@ -50,13 +48,7 @@ function loadPeerService(): NonNullable<typeof cached> {
   return cached;
 }
 
-export function encodeMessage(m: Message): Buffer {
-  return packr.pack(m);
-}
-
-export function decodeMessage(b: Uint8Array): Message {
-  return packr.unpack(b) as Message;
-}
+export { decodeMessage, encodeMessage };
 
 interface Route {
   cluster_id: number;
@@ -116,6 +108,10 @@ class Peer {
       if (!this.closed && err) {
         this.t.log.debug({ peer: this.id, err: err.message }, 'peer stream ended');
         this.down();
+        // The peer's process is gone or unreachable: the connection dropped or was refused
+        // (UNAVAILABLE), or the peer's server reset our stream as it shut down (CANCELLED;
+        // this side cancels only in close(), after which nothing is reported).
+        if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.CANCELLED) this.t.handler?.reportConnectionLost(this.id);
         this.scheduleReconnect();
       }
     });
@@ -128,7 +124,7 @@ class Peer {
     if (this.reconnectTimer || this.closed) return;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
-      this.flush();
+      this.connect();
     }, this.reconnectDelayMs);
     this.reconnectDelayMs = Math.min(this.reconnectDelayMs * 2, transportLimits.reconnectDelayMsMax);
   }
@@ -139,6 +135,16 @@ class Peer {
       this.reportedDown = true;
       this.t.handler?.reportUnreachable(this.id);
     }
+  }
+
+  /**
+   * Opens the stream without waiting for a message: followers seldom talk to each other,
+   * and a pre-vote after the leader died must not wait for a connection to be set up.
+   */
+  connect(): void {
+    if (this.closed) return;
+    this.openStream();
+    this.flush();
   }
 
   flush(): void {
@@ -227,6 +233,7 @@ export class GrpcTransport implements Transport {
   /** When a batch from each peer last arrived (ms since the epoch). */
   private readonly lastHeardMs = new Map<NodeId, number>();
   private boundPort = 0;
+  private started = false;
   /** Messages dropped because a peer's queue was full. */
   dropped = 0;
 
@@ -340,6 +347,8 @@ export class GrpcTransport implements Transport {
     this.boundPort = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(`${this.opts.listen.host}:${this.opts.listen.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))),
     );
+    this.started = true;
+    for (const p of this.peers.values()) p.connect();
   }
 
   /** Queues the messages and writes each peer's share as one batch right away (one batch per Ready). */
@@ -375,7 +384,9 @@ export class GrpcTransport implements Transport {
     const old = this.peers.get(id);
     if (old && old.url === url) return;
     old?.close();
-    this.peers.set(id, new Peer(this, id, url));
+    const p = new Peer(this, id, url);
+    this.peers.set(id, p);
+    if (this.started) p.connect();
   }
 
   removePeer(id: NodeId): void {

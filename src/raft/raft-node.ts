@@ -146,6 +146,11 @@ export class RaftNode {
         this.rn.reportUnreachable(id);
         this.schedule();
       },
+      reportConnectionLost: (id) => {
+        if (!this.running) return;
+        this.rn.reportConnectionLost(id);
+        this.schedule();
+      },
     });
     this.ticker = setInterval(() => this.tick(), this.opts.tickMs);
     this.ticker.unref?.();

@@ -82,6 +82,9 @@ export const messageClass: Record<MessageType, MessageClass> = {
 
 export const campaignTransferContext = 'CampaignTransfer';
 
+/** Ticks between the pre-votes of successive followers after their leader's connection broke. */
+export const connectionLostStaggerTicks = 2;
+
 type CampaignType = 'preElection' | 'election' | 'transfer';
 
 export class Raft {
@@ -422,6 +425,45 @@ export class Raft {
   }
 
   // ---- elections ----
+
+  /**
+   * The transport lost its connection to `id` (a connection error, not an idle stream).
+   * When `id` is this follower's leader, waiting out the election timeout is usually
+   * waiting for a dead process: the follower gives up the leader's lease at once, so that
+   * it grants the pre-votes of the others, and the first voter in id order (the leader left
+   * out) starts a pre-vote now. The others start theirs `connectionLostStaggerTicks` apart
+   * in the same order, so that two pre-votes rarely overlap (mutual pre-vote grants would
+   * split the real vote). Safe while the leader lives: only PreVote with CheckQuorum, where
+   * the members that still hear the leader reject the pre-vote (leader stickiness, thesis
+   * §4.2.3), and a pre-vote changes no term.
+   */
+  connectionLost(id: NodeId): void {
+    if (!this.preVote || !this.checkQuorum) return;
+    if (this.state !== StateType.Follower || this.lead === None || this.lead !== id) return;
+    if (!this.promotable()) return;
+    const rank = this.trk
+      .voterIds()
+      .filter((v) => v !== id)
+      .sort((a, b) => a - b)
+      .indexOf(this.id);
+    if (rank < 0) return;
+    // Out of the lease now (see the stickiness check in step()); the election timer fires
+    // after `rank` staggers, or at once.
+    const remainingTicks = rank * connectionLostStaggerTicks;
+    if (remainingTicks === 0) {
+      const elapsed = this.electionElapsed;
+      this.electionElapsed = 0;
+      this.hup('preElection');
+      if (this.state !== StateType.Follower) return;
+      this.electionElapsed = elapsed; // no campaign now (a configuration change to apply first)
+    }
+    // Reported again (a refused reconnect): the turn already set stands.
+    if (this.electionElapsed >= this.electionTimeout) return;
+    // Not sooner than its turn, even when its own timer was about to fire: that could make
+    // its pre-vote overlap with the one of a member before it.
+    this.electionElapsed = this.electionTimeout;
+    this.randomizedElectionTimeout = this.electionTimeout + remainingTicks;
+  }
 
   private hup(t: CampaignType): void {
     if (this.state === StateType.Leader) return;

@@ -114,6 +114,14 @@ export class RawNode {
     this.raft.step(message({ type: 'MsgUnreachable', from: id }));
   }
 
+  /**
+   * The transport's connection to id broke (an error, not an idle stream). A follower of id
+   * stops waiting out its election timeout (see Raft.connectionLost).
+   */
+  reportConnectionLost(id: NodeId): void {
+    this.raft.connectionLost(id);
+  }
+
   /** A snapshot sent to id was delivered (ok) or failed. The transport must report each. */
   reportSnapshot(id: NodeId, ok: boolean): void {
     this.raft.step(message({ type: 'MsgSnapStatus', from: id, reject: !ok }));

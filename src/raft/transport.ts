@@ -11,6 +11,11 @@ export interface TransportHandler {
   receiveSnapshot(m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void>;
   /** The transport lost its connection to a peer (messages may have been dropped). */
   reportUnreachable(id: NodeId): void;
+  /**
+   * The connection to a peer broke: a connection error or a refused reconnect, not an idle
+   * stream ending. A follower of that peer may then start a pre-vote at once.
+   */
+  reportConnectionLost(id: NodeId): void;
 }
 
 export interface SnapshotSource {

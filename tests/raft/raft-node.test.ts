@@ -106,7 +106,7 @@ describe.each(['local', 'grpc'] as const)('RaftNode over %s transport', (kind) =
     return t;
   }
 
-  async function startMember(id: NodeId, snapshotEntriesCount = 1000): Promise<Member> {
+  async function startMember(id: NodeId, snapshotEntriesCount = 1000, tickMs = 10): Promise<Member> {
     const d = path.join(dir, `m${id}`);
     fs.mkdirSync(d, { recursive: true });
     const storage = await DiskStorage.open(path.join(d, 'raft'));
@@ -115,7 +115,7 @@ describe.each(['local', 'grpc'] as const)('RaftNode over %s transport', (kind) =
       await storage.bootstrap({ voters: ids, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false });
     }
     const sm = new ListMachine(path.join(d, 'sm.json'));
-    const node = new RaftNode({ id, storage, stateMachine: sm, transport: transport(id), tickMs: 10, electionTimeoutTicks: 10, heartbeatIntervalTicks: 1, snapshotEntriesCount, compactionKeepEntries: 2, seed: id });
+    const node = new RaftNode({ id, storage, stateMachine: sm, transport: transport(id), tickMs, electionTimeoutTicks: 10, heartbeatIntervalTicks: 1, snapshotEntriesCount, compactionKeepEntries: 2, seed: id });
     await node.start();
     const m = { id, node, sm, storage };
     members.set(id, m);
@@ -216,6 +216,23 @@ describe.each(['local', 'grpc'] as const)('RaftNode over %s transport', (kind) =
     expect(index).toBeGreaterThanOrEqual(l.sm.index);
     expect(follower.node.applied).toBeGreaterThanOrEqual(index);
     expect(follower.sm.items).toEqual(['x']);
+  });
+
+  // With 100 ms ticks the election timeout is 1-2 s after the last heartbeat; followers whose
+  // connection to the dead leader broke do not wait for it (the first in id order runs at
+  // once, the next two ticks later).
+  if (kind === 'grpc') test('a leader whose process is gone is replaced well within the election timeout', async () => {
+    for (const id of ids) await startMember(id, 1000, 100);
+    await waitFor(() => leader() !== undefined && [...members.values()].every((m) => m.node.leader === leader()!.id), 10_000);
+    await proposeOnLeader('before');
+    const old = leader()!;
+    await waitFor(() => [...members.values()].every((m) => m.sm.items.length === 1));
+    const t0 = Date.now();
+    await stopMember(old.id);
+    await waitFor(() => leader() !== undefined, 5000);
+    expect(Date.now() - t0).toBeLessThan(700);
+    await proposeOnLeader('after');
+    await waitFor(() => [...members.values()].every((m) => m.sm.items.length === 2));
   });
 
   // Cutting links needs the local hub; over gRPC this is covered by the store's chaos tests.

@@ -34,6 +34,13 @@ function attachments(lessor: Lessor): LeaseAttachments {
   };
 }
 
+export const applierLimits = Object.freeze({
+  /** A backend write at most this long after the first applied entry it carries (etcd's batch interval). */
+  flushDelayMs: 100,
+  /** ...or as soon as this many entries were applied since the last one (etcd's batch limit). */
+  flushEntriesMax: 10_000,
+});
+
 export interface AlarmRecord {
   memberId: number;
   alarm: pb.AlarmType;
@@ -92,6 +99,9 @@ export class KvStateMachine implements StateMachine {
   private entryTerm = 0;
   private confState: ConfState | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** Entries applied since the last flush, and the timer of the next one (see flushNow). */
+  private unflushedEntries = 0;
+  private flushTimer: NodeJS.Timeout | undefined;
   private stagedMeta: SnapshotMetadata | undefined;
   private leaseStateCache: LessorState | undefined;
   /** Users, roles and permissions (replicated), and this member's simple tokens. */
@@ -166,6 +176,23 @@ export class KvStateMachine implements StateMachine {
       this.index = e.index;
       this.term = e.term;
     }
+    this.unflushedEntries += batch.length;
+    if (this.unflushedEntries >= applierLimits.flushEntriesMax) this.flushNow();
+    else if (this.flushTimer === undefined) {
+      this.flushTimer = setTimeout(() => this.flushNow(), applierLimits.flushDelayMs);
+      this.flushTimer.unref?.();
+    }
+  }
+
+  /**
+   * Writes everything applied so far to the backend (no fsync). Applied batches are written
+   * together, at most flushDelayMs after the first of them (etcd's backend batch interval):
+   * the Raft log is the write-ahead log, and a restart replays it from the last flush.
+   */
+  private flushNow(): void {
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.unflushedEntries = 0;
     const t0 = performance.now();
     const f = this.store.flush(this.meta()).then(() => this.onBackendCommit.fire((performance.now() - t0) / 1000));
     this.flushing = f.catch((err: unknown) => {
@@ -318,7 +345,7 @@ export class KvStateMachine implements StateMachine {
   }
 
   async sync(): Promise<void> {
-    await this.store.flush(this.meta());
+    this.flushNow();
     await this.flushing;
   }
 
@@ -350,6 +377,10 @@ export class KvStateMachine implements StateMachine {
 
   async restoreStaged(metadata: SnapshotMetadata): Promise<void> {
     if (!this.stagedMeta || this.stagedMeta.index !== metadata.index) throw new Error(`no staged snapshot at index ${metadata.index}`);
+    // What was applied but not flushed is replaced by the snapshot.
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.unflushedEntries = 0;
     await this.flushing;
     await this.store.close();
     const dir = this.kvDir();
@@ -363,6 +394,7 @@ export class KvStateMachine implements StateMachine {
   }
 
   async close(): Promise<void> {
+    if (this.flushTimer !== undefined) this.flushNow();
     await this.flushing;
     await this.store.close();
   }

@@ -25,6 +25,8 @@ export interface SimParams {
   readonly persistDelayStepsMax: number;
   // crashes
   readonly crashRatePerTick: number;
+  /** A follower told that its connection to the live leader broke. */
+  readonly connectionLostRatePerTick: number;
   /** Chance that a node crashes just before a Ready's persist completes (its sent messages are out). */
   readonly crashBeforePersistRate: number;
   /** The same, for a Ready that changes term or vote: elections are where lost votes hurt. */
@@ -81,6 +83,7 @@ export function drawParams(rng: SimRandom, nodes: 3 | 5): SimParams {
     longDelayStepsMax: rng.pick([30, 100]),
     persistDelayStepsMax: rng.pick([0, 2, 5, 12]),
     crashRatePerTick: rng.pick([0, 0.005, 0.02, 0.05]),
+    connectionLostRatePerTick: rng.pick([0, 0.02, 0.1]),
     crashBeforePersistRate: rng.pick([0, 0.005, 0.02]),
     crashBeforeVotePersistRate: rng.pick([0, 0.1, 0.3]),
     restartDelayTicksMax: rng.pick([1, 5, 30]),

@@ -201,6 +201,12 @@ export class SimNode {
     this.afterInput();
   }
 
+  reportConnectionLost(id: NodeId): void {
+    if (this.raw === null) return;
+    this.raw.reportConnectionLost(id);
+    this.afterInput();
+  }
+
   reportSnapshot(id: NodeId, ok: boolean): void {
     if (this.raw === null) return;
     this.raw.reportSnapshot(id, ok);

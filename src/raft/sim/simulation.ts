@@ -267,6 +267,8 @@ export class Simulation implements NodeHost, NetworkHost, CheckerClock {
     if (from === undefined) return;
     if (m.type === 'MsgSnap') this.schedule(1, () => from.reportSnapshot(m.to, false));
     else if (reason !== 'loss' && m.type === 'MsgApp') this.schedule(1, () => from.reportUnreachable(m.to));
+    // A follower's answers to a leader that is down or cut off: its connection broke.
+    if (reason !== 'loss' && (m.type === 'MsgAppResp' || m.type === 'MsgHeartbeatResp')) this.schedule(1, () => from.reportConnectionLost(m.to));
   }
 
   isDown(id: NodeId): boolean {
@@ -392,6 +394,13 @@ export class Simulation implements NodeHost, NetworkHost, CheckerClock {
         const victim = leader !== undefined && this.rng.chance(0.3) ? leader : this.rng.pick(alive);
         this.crash(victim, 'fault');
       }
+    }
+    // A follower's connection to a live leader breaks (and heals at once): its pre-vote must
+    // not disturb a leader the others still hear.
+    if (this.rng.chance(p.connectionLostRatePerTick * perStep)) {
+      const leader = this.leader();
+      const followers = this.aliveNodes().filter((n) => n !== leader);
+      if (leader !== undefined && followers.length > 0) this.rng.pick(followers).reportConnectionLost(leader.id);
     }
   }
 

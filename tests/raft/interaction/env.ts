@@ -155,6 +155,8 @@ export class InteractionEnv {
     },
     'read-index': (cmd) => this.node(cmd.args[0]).rn.readIndex(cmd.args[1] ?? ''),
     'transfer-leader': (cmd) => this.node(cmd.args[0]).rn.transferLeader(Number(cmd.args[1])),
+    // connection-lost ID PEER: ID's transport lost its connection to PEER
+    'connection-lost': (cmd) => this.node(cmd.args[0]).rn.reportConnectionLost(Number(cmd.args[1])),
     'report-unreachable': (cmd) => this.node(cmd.args[0]).rn.reportUnreachable(Number(cmd.args[1])),
     // compact ID INDEX: snapshot at INDEX (<= applied) and drop the log up to it
     compact: (cmd) => {
