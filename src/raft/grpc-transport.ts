@@ -1,5 +1,5 @@
 // The peer transport over gRPC (proto/raft/peer.proto): one long-lived client stream per
-// peer carrying batches of msgpackr-encoded Raft messages, and one call per snapshot
+// peer carrying batches of encoded Raft messages (message-codec.ts), and one call per snapshot
 // streaming it in chunks. Messages queued in one event-loop turn go out as one batch.
 
 import * as grpc from '@grpc/grpc-js';
