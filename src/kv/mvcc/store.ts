@@ -168,7 +168,7 @@ export class MvccStore<M = unknown> extends MvccCore {
 
   /**
    * Writes everything queued since the last flush (write transactions, compaction) and `meta`
-   * in one batch (sync: false). The batch is built now, so later writes go to the next flush;
+   * in one batch (sync: false). What it writes is taken now, so later writes go to the next flush;
    * flushes reach the disk in call order. Resolves when written.
    */
   flush(meta: M): Promise<void> {
@@ -177,38 +177,40 @@ export class MvccStore<M = unknown> extends MvccCore {
     const gone = this.pendingGone;
     this.pendingChanges = [];
     this.pendingGone = [];
-    const batch = this.db.batch();
-    // Every key and record of the batch goes into one buffer (the batch copies them).
-    let bytes = gone.length * REV_KEY_BYTES;
-    for (const record of changes) {
-      for (const en of record) bytes += revisionRecordBytesMax(en.kv.key, en.tombstone ? undefined : en.kv.value);
-    }
-    const buf = Buffer.allocUnsafe(bytes);
-    let off = 0;
-    for (const record of changes) {
-      for (const en of record) {
-        const kv = en.kv;
-        const k = off;
-        off = writeRevKey(buf, off, en.main, en.sub);
-        const v = off;
-        off = en.tombstone ? writeTombstone(buf, off, kv.key) : writePut(buf, off, kv.key, kv.value, kv.lease, kv.createRevision, kv.version);
-        batch.put(buf.subarray(k, v), buf.subarray(v, off));
-      }
-    }
-    for (const en of gone) {
-      const k = off;
-      off = writeRevKey(buf, off, en.main, en.sub);
-      batch.del(buf.subarray(k, off));
-    }
-    assert(off <= bytes, 'flush buffer holds the batch');
     const metaRecord = encodeMeta<M>({
       format: FORMAT_VERSION,
       compactRevision: this.compactRev,
       currentRevision: this.currentRev,
       meta,
     });
-    batch.put(META_KEY, metaRecord);
     return this.onDisk(async () => {
+      // The batch is made when its turn comes, on the db open then: a defragment queued
+      // before it swaps the db, and closing the old one closes every batch made on it.
+      const batch = this.db.batch();
+      // Every key and record of the batch goes into one buffer (the batch copies them).
+      let bytes = gone.length * REV_KEY_BYTES;
+      for (const record of changes) {
+        for (const en of record) bytes += revisionRecordBytesMax(en.kv.key, en.tombstone ? undefined : en.kv.value);
+      }
+      const buf = Buffer.allocUnsafe(bytes);
+      let off = 0;
+      for (const record of changes) {
+        for (const en of record) {
+          const kv = en.kv;
+          const k = off;
+          off = writeRevKey(buf, off, en.main, en.sub);
+          const v = off;
+          off = en.tombstone ? writeTombstone(buf, off, kv.key) : writePut(buf, off, kv.key, kv.value, kv.lease, kv.createRevision, kv.version);
+          batch.put(buf.subarray(k, v), buf.subarray(v, off));
+        }
+      }
+      for (const en of gone) {
+        const k = off;
+        off = writeRevKey(buf, off, en.main, en.sub);
+        batch.del(buf.subarray(k, off));
+      }
+      assert(off <= bytes, 'flush buffer holds the batch');
+      batch.put(META_KEY, metaRecord);
       try {
         await batch.write({ sync: false });
       } catch (e) {

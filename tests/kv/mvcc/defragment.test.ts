@@ -44,6 +44,30 @@ describe('MvccStore.defragment', () => {
     expect(fs.readdirSync(dir)).toEqual(['kv']);
   });
 
+  test('a flush asked for while a defragment runs is written to the new db (the old one closes its batches)', async () => {
+    const kvDir = path.join(dir, 'kv');
+    const s = await MvccStore.open<{ n: number }>(kvDir);
+    for (let i = 0; i < 20; i++) {
+      const tw = s.write();
+      tw.put(b(`k${i}`), b(`v${i}`), 0);
+      tw.end();
+    }
+    await s.flush({ n: 1 });
+    const defrag = s.defragment();
+    const tw = s.write();
+    tw.put(b('during'), b('1'), 0);
+    tw.end();
+    const flushed = s.flush({ n: 2 });
+    await defrag;
+    await flushed;
+    await s.close();
+    const again = await MvccStore.open<{ n: number }>(kvDir);
+    expect(again.savedMeta).toEqual({ n: 2 });
+    expect(again.range({ key: b('during') }).kvs).toHaveLength(1);
+    expect(again.range({ key: b('k'), rangeEnd: b('l') }).kvs).toHaveLength(20);
+    await again.close();
+  });
+
   test('open() finishes a swap cut short between its renames, and drops a half-made copy', async () => {
     const kvDir = path.join(dir, 'kv');
     const s = await MvccStore.open<{ n: number }>(kvDir);
