@@ -5,7 +5,9 @@
 // (etcd 3.4 does; skiff follows it), so each rise of the Raft term before the deadline
 // moves the deadline to that time + t + bound; a leader that cannot act (killed, paused,
 // cut off from a majority) revokes nothing, so the end of such a fault, when it began
-// before the deadline, moves it likewise. The bound is the election timeout plus the check
+// before the deadline, moves it likewise; so does the end of a stretch in which no write
+// was acknowledged at all (no quorum: a revoke is a write, and cannot commit either, whoever
+// leads). The bound is the election timeout plus the check
 // interval and slack: bound = electionMs + slackMs. A read that began after the deadline
 // and still saw the key is a violation.
 //
@@ -45,6 +47,21 @@ export interface LeaseCheckInput {
   /** Check interval, commit latency and scheduling slack on a busy machine. */
   slackMs: number;
   originMs?: number;
+}
+
+/**
+ * Stretches longer than `minGapMs` between consecutive acknowledged writes (and from `fromMs`
+ * to the first one): the cluster committed nothing then, so no lease could be revoked.
+ */
+export function writeOutages(ackTimesMs: readonly number[], minGapMs: number, fromMs?: number): LeaderDisruption[] {
+  const times = [...ackTimesMs].sort((a, b) => a - b);
+  const out: LeaderDisruption[] = [];
+  let prev = fromMs ?? times[0];
+  for (const t of times) {
+    if (prev !== undefined && t - prev > minGapMs) out.push({ startMs: prev, endMs: t });
+    prev = t;
+  }
+  return out;
 }
 
 /** A time the leader could not act: killed, paused, or cut off from a majority. */

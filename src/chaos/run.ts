@@ -14,7 +14,13 @@ import { FaultNetwork } from './fault-proxy';
 import { defaultFaultTiming, FaultKind, Nemesis } from './faults';
 import { chaosPrefix, firstAnswer, memberRevision, readHistory, readState } from './final-read';
 import { HistoryEvent, nowMs, Recorder } from './history';
-import { checkLeases, expiryDeadlineMs, LeaseReport } from './lease-checker';
+import { checkLeases, expiryDeadlineMs, LeaseReport, writeOutages } from './lease-checker';
+
+/**
+ * A gap this long between acknowledged writes is an outage for the lease bound (the
+ * workloads acknowledge writes every few milliseconds while the cluster has a quorum).
+ */
+const writeOutageMinMs = 1000;
 import { LeaderMonitor } from './monitor';
 import { checkRegisters, RegisterReport } from './register-checker';
 import { Rng } from './rng';
@@ -178,8 +184,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     await Promise.all(watchers.map((w) => w.finish(revNow)));
     const bound = p.electionMs + p.leaseSlackMs;
     const termRises = (): number[] => [...(monitor?.termRises ?? []), ...rec.termRises].sort((a, b) => a - b);
-    // Leader faults of the schedule, and stretches in which no member named a leader.
-    const disruptions = (): { startMs: number; endMs: number; what: string }[] => [...nemesis.leaderDisruptions, ...(monitor?.leaderless.stretches ?? [])].sort((a, b) => a.startMs - b.startMs);
+    // Leader faults of the schedule, stretches in which no member named a leader, and
+    // stretches in which no write was acknowledged (no quorum, whoever led).
+    const outages = (): { startMs: number; endMs: number; what: string }[] =>
+      writeOutages(rec.writeAcks.map((w) => w.ackMs), writeOutageMinMs).map((o) => ({ ...o, what: 'no write acknowledged' }));
+    const disruptions = (): { startMs: number; endMs: number; what: string }[] => [...nemesis.leaderDisruptions, ...(monitor?.leaderless.stretches ?? []), ...outages()].sort((a, b) => a.startMs - b.startMs);
     const lastDeadline = Math.max(0, ...rec.leases.filter((l) => !l.keepAlive).map((l) => expiryDeadlineMs(l, termRises(), bound, disruptions())));
     while (nowMs() < lastDeadline + 1000) await sleep(200);
     observing = false;
