@@ -62,8 +62,8 @@ export class Nemesis {
   private kinds: FaultKind[];
   private running = true;
   private memberUnsupported = false;
-  /** Members removed from the cluster and not (yet) back. */
-  private readonly removed = new Set<number>();
+  /** Members removed from the cluster and not (yet) back, with the id they were removed as. */
+  private readonly removed = new Map<number, string>();
 
   constructor(
     private readonly cluster: ChaosCluster,
@@ -238,7 +238,7 @@ export class Nemesis {
         return;
       }
     }
-    this.removed.add(target);
+    this.removed.set(target, id);
     await this.cluster.kill(target);
     this.cluster.wipe(target);
     this.monitor.forget(target);
@@ -255,7 +255,10 @@ export class Nemesis {
       const client = this.pool.members[via[attempt % Math.max(1, via.length)]];
       try {
         const list = await client.memberList(2000);
-        if (!list.members.some((x) => x.peerURLs.includes(this.cluster.peerUrl(target)))) await client.memberAdd([this.cluster.peerUrl(target)], 5000);
+        // A member that has not applied the removal yet still lists the removed id: only a
+        // member under another id (an earlier add whose answer was lost) counts as added.
+        const removedId = this.removed.get(target);
+        if (!list.members.some((x) => x.peerURLs.includes(this.cluster.peerUrl(target)) && x.ID !== removedId)) await client.memberAdd([this.cluster.peerUrl(target)], 5000);
         break;
       } catch (e) {
         this.log(`fault: member add of ${m.name} failed: ${errorText(e)}`);
