@@ -96,8 +96,8 @@ function sameUrls(a: string[], b: string[]): boolean {
 
 /**
  * For a member started with --initial-cluster-state=existing: asks the other members of
- * --initial-cluster, in turn, for the cluster, and finds this member in it by its peer
- * URLs (it must have been added with `member add` first). Retries until timeoutMs.
+ * --initial-cluster for the cluster, and finds this member in it by its peer URLs (it must
+ * have been added with `member add` first). Retries until timeoutMs.
  */
 export async function discoverCluster(opts: {
   selfPeerUrls: string[];
@@ -110,21 +110,40 @@ export async function discoverCluster(opts: {
   const failures: string[] = [];
   let notListed: string | undefined;
   for (;;) {
-    for (const url of opts.peerUrls) {
-      try {
-        const view = await fetchClusterView(url, opts.attemptTimeoutMs, opts.credentials);
-        const self = view.membership.members.find((m) => sameUrls(m.peerUrls, opts.selfPeerUrls));
-        // A member that has not applied the `member add` yet does not list us: ask another.
-        if (self) return { ...view, selfId: self.id };
-        notListed = `member with peer URLs ${opts.selfPeerUrls.join(',')} is not in the existing cluster (${view.membership.members.map((m) => m.peerUrls.join(',')).join('; ')}): add it with \`member add\` first`;
-      } catch (e) {
-        failures.push(`${url}: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
+    // Every peer at once: one that has not applied the latest changes may list this member
+    // under the id of an earlier incarnation that was removed since (see chooseSelf).
+    const answers = await Promise.allSettled(opts.peerUrls.map((url) => fetchClusterView(url, opts.attemptTimeoutMs, opts.credentials)));
+    const views: ClusterView[] = [];
+    answers.forEach((a, i) => {
+      if (a.status === 'fulfilled') views.push(a.value);
+      else failures.push(`${opts.peerUrls[i]}: ${a.reason instanceof Error ? a.reason.message : String(a.reason)}`);
+    });
+    const chosen = chooseSelf(views, opts.selfPeerUrls);
+    if (chosen) return chosen;
+    const last = views[views.length - 1];
+    // A member that has not applied the `member add` yet does not list us: ask again.
+    if (last) notListed = `member with peer URLs ${opts.selfPeerUrls.join(',')} is not in the existing cluster (${last.membership.members.map((m) => m.peerUrls.join(',')).join('; ')}): add it with \`member add\` first`;
     if (Date.now() > deadline) {
       if (notListed) throw new Error(notListed);
       throw new Error(`cannot fetch cluster info from peer urls: could not retrieve cluster information from the given URLs (${failures.slice(-opts.peerUrls.length).join('; ')})`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/**
+ * This member's id and the view to join with, from the peers' answers: the most advanced
+ * view (highest applied index) that lists this member's peer URLs under an id no view knows
+ * as removed. A peer behind on the log may still list a removed earlier incarnation of this
+ * member (same peer URLs, old id); joining under that id, the member would never be let in.
+ */
+export function chooseSelf(views: readonly ClusterView[], selfPeerUrls: string[]): (ClusterView & { selfId: number }) | undefined {
+  const removed = new Set(views.flatMap((v) => v.membership.removed));
+  let best: (ClusterView & { selfId: number }) | undefined;
+  for (const view of views) {
+    const self = view.membership.members.find((m) => sameUrls(m.peerUrls, selfPeerUrls));
+    if (self === undefined || removed.has(self.id)) continue;
+    if (best === undefined || view.appliedIndex > best.appliedIndex) best = { ...view, selfId: self.id };
+  }
+  return best;
 }
