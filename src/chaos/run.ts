@@ -15,12 +15,6 @@ import { defaultFaultTiming, FaultKind, Nemesis } from './faults';
 import { chaosPrefix, firstAnswer, memberRevision, readHistory, readState } from './final-read';
 import { HistoryEvent, nowMs, Recorder } from './history';
 import { checkLeases, expiryDeadlineMs, LeaseReport, writeOutages } from './lease-checker';
-
-/**
- * A gap this long between acknowledged writes is an outage for the lease bound (the
- * workloads acknowledge writes every few milliseconds while the cluster has a quorum).
- */
-const writeOutageMinMs = 1000;
 import { LeaderMonitor } from './monitor';
 import { checkRegisters, RegisterReport } from './register-checker';
 import { Rng } from './rng';
@@ -30,6 +24,12 @@ import { LeaseWorkloadOptions, runLeaseGranter, runLeaseKeeper, runLeaseObserver
 import { registerKeys, runRegisterClient, WorkloadContext } from './workload-register';
 import { currentRevision, runWatchWriter, startWatcher, watchPrefix } from './workload-watch';
 import { checkWatchers, HistoryComparer, WatchReport } from './watch-checker';
+
+/**
+ * A gap this long between acknowledged writes is an outage for the lease bound (the
+ * workloads acknowledge writes every few milliseconds while the cluster has a quorum).
+ */
+const writeOutageMinMs = 1000;
 
 export interface ChaosOptions {
   seed: number;
@@ -207,6 +207,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     let membersRead = 0;
     try {
       if (!(await cluster.waitHealthy(p.restartMs))) throw new Error('members not healthy after the full restart');
+      // A lease the old leader had not revoked yet gets its TTL again from the new one, and
+      // its revoke would land while the members are read one after another (seen: one member
+      // read without the lease's delete, the others with it). Let those revokes happen first.
+      const ttlMaxMs = Math.max(0, ...rec.leases.map((l) => l.ttlSec * 1000));
+      if (ttlMaxMs > 0) await sleep(ttlMaxMs + p.electionMs + p.leaseSlackMs);
       let finalRev: number | undefined;
       while (finalRev === undefined && nowMs() < restartDeadline) {
         finalRev = await currentRevision(ctx);
