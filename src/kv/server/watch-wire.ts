@@ -12,6 +12,8 @@ import type { WatchResponse } from '../watch';
 const writer = new ProtoWriter();
 const kvWriter = new ProtoWriter();
 const eventWriter = new ProtoWriter();
+const fieldWriter = new ProtoWriter();
+const headerWriter = new ProtoWriter();
 
 /**
  * The encoded `events` field (number 11) of one event. Keyed by the event, or by its kv when
@@ -33,14 +35,14 @@ function eventField(ev: MvccEvent): Buffer {
   eventWriter.int(1, ev.type === 'DELETE' ? 1 : 0).lengthDelimited(2, keyValue(ev.kv));
   if (ev.prevKv !== undefined) eventWriter.lengthDelimited(3, keyValue(ev.prevKv));
   const event = eventWriter.finish();
-  out = new ProtoWriter().lengthDelimited(11, event).finish();
+  out = fieldWriter.lengthDelimited(11, event).finish();
   encodedEvents.set(cacheKey, out);
   return out;
 }
 
 /** ResponseHeader { cluster_id = 1, member_id = 2, revision = 3, raft_term = 4 }. */
 function responseHeader(h: pb.ResponseHeader): Buffer {
-  return new ProtoWriter().int(1, h.cluster_id).int(2, h.member_id).int(3, h.revision).int(4, h.raft_term).finish();
+  return headerWriter.int(1, h.cluster_id).int(2, h.member_id).int(3, h.revision).int(4, h.raft_term).finish();
 }
 
 /** The bytes of one WatchResponse. */
