@@ -7,9 +7,11 @@
 //   npm run bench -- --json              JSON on stdout instead of the table
 //   npm run bench -- --out DIR           write the results file and chart to DIR (default bench/results)
 //   npm run bench -- --no-save           write no results file
+//   npm run bench -- --profile DIR       a V8 CPU profile of every skiff member in DIR (node --cpu-prof)
 //
 // Progress goes to stderr; the table (or the JSON) to stdout.
 
+import * as path from 'node:path';
 import { hasProgram } from '../tests/helpers/cluster';
 import { WorkloadName, workloadNames } from './params';
 import { formatTable, resultsDir, toJson, writeResults } from './report';
@@ -21,9 +23,11 @@ export interface CliOptions {
   runs: number;
   json: boolean;
   outDir: string | undefined;
+  /** --profile: CPU profiles of the skiff members go here. */
+  profileDir?: string;
 }
 
-const usage = `usage: npm run bench -- [--quick] [--workloads ${workloadNames.join(',')}] [--runs N] [--json] [--out DIR | --no-save]`;
+const usage = `usage: npm run bench -- [--quick] [--workloads ${workloadNames.join(',')}] [--runs N] [--json] [--out DIR | --no-save] [--profile DIR]`;
 
 export function parseArgs(argv: readonly string[]): CliOptions {
   const o: CliOptions = { quick: false, workloads: [...workloadNames], runs: 1, json: false, outDir: resultsDir };
@@ -62,6 +66,9 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       case '--no-save':
         o.outDir = undefined;
         break;
+      case '--profile':
+        o.profileDir = path.resolve(value());
+        break;
       case '--help':
       case '-h':
         throw new Error(usage);
@@ -90,7 +97,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const result = await runBench({ quick: opts.quick, workloads: opts.workloads, runs: opts.runs, log: (line) => process.stderr.write(`${line}\n`) });
+  const result = await runBench({ quick: opts.quick, workloads: opts.workloads, runs: opts.runs, log: (line) => process.stderr.write(`${line}\n`), profileDir: opts.profileDir });
   process.stdout.write(`${opts.json ? toJson(result) : formatTable(result)}\n`);
   if (opts.outDir !== undefined) {
     const files = writeResults(result, opts.outDir);

@@ -23,6 +23,8 @@ export interface BenchOptions {
   workloads: readonly WorkloadName[];
   runs: number;
   log: (line: string) => void;
+  /** Writes a V8 CPU profile of every skiff member into this directory (node --cpu-prof). */
+  profileDir?: string;
 }
 
 /** The figures compared between the systems (medians over runs). */
@@ -125,8 +127,9 @@ export async function stopActiveClusters(): Promise<void> {
  * data directory is removed. A graceful stop makes etcd's leader try to hand over
  * leadership to members that are stopping too, which takes seconds per cluster.
  */
-async function discard(cluster: StoreCluster): Promise<void> {
-  await Promise.all(cluster.members.map((_, i) => cluster.kill(i, 'SIGKILL')));
+async function discard(cluster: StoreCluster, opts: { graceful?: boolean } = {}): Promise<void> {
+  // A profiled member writes its profile only when it exits by itself (SIGTERM).
+  if (!opts.graceful) await Promise.all(cluster.members.map((_, i) => cluster.kill(i, 'SIGKILL')));
   await cluster.stop();
 }
 
@@ -152,7 +155,7 @@ function failedMeasurement(step: Step, system: StoreKind, connections: number, e
   };
 }
 
-async function runUnit(params: BenchParams, unit: Unit, system: StoreKind, log: (line: string) => void): Promise<Measurement[]> {
+async function runUnit(params: BenchParams, unit: Unit, system: StoreKind, log: (line: string) => void, profileDir: string | undefined): Promise<Measurement[]> {
   const out: Measurement[] = [];
   let cluster: StoreCluster | undefined;
   try {
@@ -163,6 +166,7 @@ async function runUnit(params: BenchParams, unit: Unit, system: StoreKind, log: 
         heartbeatMs: params.heartbeatMs,
         electionMs: params.electionMs,
         flags: [`--snapshot-count=${params.snapshotCount}`],
+        ...(profileDir !== undefined && system === 'skiff' ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}),
       },
       log,
     );
@@ -183,7 +187,7 @@ async function runUnit(params: BenchParams, unit: Unit, system: StoreKind, log: 
     log(`  ${system} ${unit.workload}: ${(e as Error).message.split('\n')[0]}`);
   } finally {
     if (cluster) {
-      await discard(cluster);
+      await discard(cluster, { graceful: profileDir !== undefined && system === 'skiff' });
       activeClusters.delete(cluster);
     }
   }
@@ -251,7 +255,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     for (const unit of units) {
       opts.log(`run ${run}/${opts.runs}: ${unit.workload} ${unit.steps.map((s) => `${s.case} c=${s.clients}`).join(', ')}`);
       for (const system of systems) {
-        for (const m of await runUnit(params, unit, system, opts.log)) {
+        for (const m of await runUnit(params, unit, system, opts.log, opts.profileDir)) {
           const key = `${m.case}/${m.clients}`;
           let entry = byCase.get(key);
           if (!entry) {

@@ -344,6 +344,11 @@ export interface GrpcServerOptions {
   http1?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** An unexpected exception in the server (its connection was closed); for the log. */
   onError?: (e: unknown) => void;
+  /**
+   * Another protocol on the same port, told apart by its first bytes (the peer port's Raft
+   * streams): `accept` gets the socket and the bytes read so far, preface included.
+   */
+  raw?: { preface: Buffer; accept(socket: net.Socket, head: Buffer): void };
 }
 
 export class GrpcServer {
@@ -428,7 +433,7 @@ export class GrpcServer {
     }
   }
 
-  /** A new connection: HTTP/2 by its first bytes (or ALPN), HTTP/1.1 otherwise. */
+  /** A new connection: HTTP/2 or the raw protocol by its first bytes (or ALPN), HTTP/1.1 otherwise. */
   private accept(socket: net.Socket): void {
     this.rawSockets.add(socket);
     socket.on('close', () => this.rawSockets.delete(socket));
@@ -437,15 +442,21 @@ export class GrpcServer {
       this.startHttp2(socket, undefined);
       return;
     }
-    let head = Buffer.alloc(0);
+    let head: Buffer = Buffer.alloc(0);
+    const raw = this.options.raw;
+    const startsWith = (p: Buffer): boolean => head.subarray(0, Math.min(head.length, p.length)).equals(p.subarray(0, Math.min(head.length, p.length)));
     const onData = (chunk: Buffer): void => {
-      head = Buffer.concat([head, chunk]);
-      const n = Math.min(head.length, PREFACE.length);
-      const h2 = head.subarray(0, n).equals(PREFACE.subarray(0, n));
-      if (h2 && head.length < PREFACE.length) return; // not decided yet
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      const h2 = startsWith(PREFACE);
+      const other = raw !== undefined && startsWith(raw.preface);
+      if ((h2 && head.length < PREFACE.length) || (other && head.length < raw.preface.length)) return; // not decided yet
       socket.off('data', onData);
       if (h2) {
         this.startHttp2(socket, head);
+        return;
+      }
+      if (other) {
+        raw.accept(socket, head);
         return;
       }
       socket.pause();

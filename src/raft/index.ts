@@ -15,7 +15,7 @@ export type { Random } from './util';
 export { RaftNode, silentLogger } from './raft-node';
 export type { RaftNodeOptions, StateMachine, Applied, Logger, LeaderChange } from './raft-node';
 export { DiskStorage } from './disk-storage';
-export { GrpcTransport, transportLimits } from './grpc-transport';
+export { TcpTransport, transportLimits, removedMemberReason } from './tcp-transport';
 export { LocalHub } from './transport';
 export type { Transport, TransportHandler, SnapshotSource } from './transport';
 export { Emitter } from './event';

@@ -11,8 +11,6 @@
 //   63     entries: f64 term, f64 index, u8 type, u32 data bytes, data
 //          context: u32 bytes, utf-8 (flag 2)
 //          snapshot: u32 bytes, msgpack (flag 4)
-//
-// Messages from members that still speak msgpack (a fixmap or map16 first byte) are read too.
 
 import { Packr } from 'msgpackr';
 import { assert } from './errors';
@@ -91,8 +89,6 @@ export function encodeMessage(m: Message): Buffer {
 
 export function decodeMessage(bytes: Uint8Array): Message {
   const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (b.length > 0 && (b[0] & 0xf0) === 0x80) return packr.unpack(b) as Message; // msgpack fixmap
-  if (b.length > 0 && b[0] === 0xde) return packr.unpack(b) as Message; // msgpack map16
   if (b.length < headerBytes || b[0] !== codecVersion) throw new Error(`unknown raft message encoding (${b.length} bytes, first ${b[0]})`);
   const type = MessageTypes[b[1]];
   if (type === undefined) throw new Error(`unknown raft message type ${b[1]}`);

@@ -1,4 +1,4 @@
-// How a Raft node talks to its peers. The gRPC implementation is in grpc-transport.ts; the
+// How a Raft node talks to its peers. The TCP implementation is in tcp-transport.ts; the
 // local one below connects nodes of one process (tests).
 
 import { Message, NodeId, SnapshotMetadata } from './types';

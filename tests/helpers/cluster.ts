@@ -76,16 +76,20 @@ export interface ClusterOptions {
   /** URL schemes of the client and peer URLs (https needs the TLS flags in `flags`); metrics stay http. */
   clientScheme?: 'http' | 'https';
   peerScheme?: 'http' | 'https';
+  /** Node flags for skiff members (`--cpu-prof`); ignored for etcd. */
+  nodeArgs?: string[];
 }
 
 export class StoreCluster {
   readonly kind: StoreKind;
   readonly members: MemberProcess[] = [];
   readonly dir: string;
+  private readonly nodeArgs: string[];
 
-  private constructor(kind: StoreKind, dir: string) {
+  private constructor(kind: StoreKind, dir: string, nodeArgs: string[]) {
     this.kind = kind;
     this.dir = dir;
+    this.nodeArgs = nodeArgs;
   }
 
   static async start(opts: ClusterOptions = {}): Promise<StoreCluster> {
@@ -93,7 +97,7 @@ export class StoreCluster {
     if (kind === 'skiff') requireBuild();
     const n = opts.members ?? 3;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${kind}-cluster-`));
-    const c = new StoreCluster(kind, dir);
+    const c = new StoreCluster(kind, dir, opts.nodeArgs ?? []);
     for (let i = 1; i <= n; i++) {
       const name = `m${i}`;
       c.members.push({
@@ -144,7 +148,7 @@ export class StoreCluster {
   spawnMember(i: number): void {
     const m = this.members[i];
     const out = fs.openSync(m.logFile, 'a');
-    const [cmd, args] = this.kind === 'skiff' ? [process.execPath, [skiffBin, 'store', ...m.args]] : ['etcd', m.args];
+    const [cmd, args] = this.kind === 'skiff' ? [process.execPath, [...this.nodeArgs, skiffBin, 'store', ...m.args]] : ['etcd', m.args];
     m.proc = spawn(cmd as string, args as string[], { stdio: ['ignore', out, out], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH } });
     fs.closeSync(out);
   }

@@ -151,11 +151,13 @@ const available = requireTool('etcdctl', 'apt-get install etcd-client');
     expect(etcdctl(ep(), ['put', 'still-writable', 'x']).trim()).toBe('OK');
 
     // A member that is down may be removed (it is not part of the active quorum); when it
-    // comes back it finds out from its peers and stops.
+    // comes back it finds out from its peers, which refuse its connections, and stops.
     expect(etcdctl(ep(), ['member', 'remove', hexId(downId)])).toMatch(/removed from cluster/);
     c.spawnMember(down);
     await waitExit(c, down, 15_000);
-    expect(fs.readFileSync(c.members[down].logFile, 'utf8')).toContain('the member has been permanently removed from the cluster');
+    const log = fs.readFileSync(c.members[down].logFile, 'utf8');
+    expect(log).toContain('the member has been permanently removed from the cluster');
+    expect(log).toContain('peer refused the connection');
     expect(memberList(ep()).length).toBe(2);
     expect(etcdctl(ep(), ['get', 'still-writable', '--print-value-only']).trim()).toBe('x');
   });

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { ConfState, EntryType, NodeId, SnapshotMetadata } from '../../src/raft';
 import { DiskStorage } from '../../src/raft/disk-storage';
 import { Applied, RaftNode, StateMachine } from '../../src/raft/raft-node';
-import { GrpcTransport } from '../../src/raft/grpc-transport';
+import { TcpTransport } from '../../src/raft/tcp-transport';
 import { LocalHub, SnapshotSource, Transport } from '../../src/raft/transport';
 import * as net from 'node:net';
 
@@ -92,7 +92,7 @@ interface Member {
   storage: DiskStorage;
 }
 
-describe.each(['local', 'grpc'] as const)('RaftNode over %s transport', (kind) => {
+describe.each(['local', 'tcp'] as const)('RaftNode over %s transport', (kind) => {
   let dir: string;
   let hub: LocalHub;
   const members = new Map<NodeId, Member>();
@@ -101,8 +101,8 @@ describe.each(['local', 'grpc'] as const)('RaftNode over %s transport', (kind) =
 
   function transport(id: NodeId): Transport {
     if (kind === 'local') return hub.transport(id);
-    const t = new GrpcTransport({ id, clusterId: 7, listen: { host: '127.0.0.1', port: Number(new URL(peerUrls.get(id)!).port) }, peers: peerUrls });
-    // Cutting links is done on the local hub only; over gRPC the tests that need it stop a member.
+    const t = new TcpTransport({ id, clusterId: 7, listen: { host: '127.0.0.1', port: Number(new URL(peerUrls.get(id)!).port) }, peers: peerUrls });
+    // Cutting links is done on the local hub only; over TCP the tests that need it stop a member.
     return t;
   }
 
@@ -221,7 +221,7 @@ describe.each(['local', 'grpc'] as const)('RaftNode over %s transport', (kind) =
   // With 100 ms ticks the election timeout is 1-2 s after the last heartbeat; followers whose
   // connection to the dead leader broke do not wait for it (the first in id order runs at
   // once, the next two ticks later).
-  if (kind === 'grpc') test('a leader whose process is gone is replaced well within the election timeout', async () => {
+  if (kind === 'tcp') test('a leader whose process is gone is replaced well within the election timeout', async () => {
     for (const id of ids) await startMember(id, 1000, 100);
     await waitFor(() => leader() !== undefined && [...members.values()].every((m) => m.node.leader === leader()!.id), 10_000);
     await proposeOnLeader('before');

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { GrpcServer } from '../../grpc/server';
-import { ConfState, DiskStorage, Emitter, GrpcTransport, isRaftError, LeaderChange, Logger, None, RaftNode, StateType } from '../../raft';
+import { ConfState, DiskStorage, Emitter, isRaftError, TcpTransport, LeaderChange, Logger, None, RaftNode, StateType } from '../../raft';
 import { AuthInfo, AuthStore, ClientIdentity } from '../auth';
 import * as errors from '../errors';
 import { Lessor, minLeaseTtlSecondsFor, expiredCheckIntervalMs, expiredLeasesPerCheckMax, isLeaseError } from '../lease';
@@ -28,7 +28,7 @@ import { discoverCluster, fetchClusterView, peerMembersService } from './peer-me
 import { encodeConfContext, encodeEnvelope, InternalRequest } from './requests';
 import { Gateway } from './gateway';
 import { registerServices } from './services';
-import { channelCredentials, memberClientCredentials, serverCredentials, serverTlsOptions } from './tls';
+import { channelCredentials, connectionTlsOptions, memberClientCredentials, serverTlsOptions } from './tls';
 import { checkPutRequest, checkRangeRequest, checkTxnRequest, doRange, isTxnReadOnly, readOnlyTxn } from './txn';
 
 export const serverVersion = '3.4.23';
@@ -114,7 +114,7 @@ export class EtcdServer {
   private grpcServer: GrpcServer | undefined;
   private httpServers: http.Server[] = [];
   private readonly storage: DiskStorage;
-  private readonly transport: GrpcTransport;
+  private readonly transport: TcpTransport;
   private readonly source: StoreSource;
   private seq: number;
   private leaseIdSeq: number;
@@ -138,7 +138,7 @@ export class EtcdServer {
 
   private constructor(
     readonly config: ServerConfig,
-    parts: { identity: Identity; raft: RaftNode; sm: KvStateMachine; lessor: Lessor; storage: DiskStorage; transport: GrpcTransport; logger: Logger },
+    parts: { identity: Identity; raft: RaftNode; sm: KvStateMachine; lessor: Lessor; storage: DiskStorage; transport: TcpTransport; logger: Logger },
   ) {
     this.memberId = parts.identity.memberId;
     this.clusterId = parts.identity.clusterId;
@@ -190,14 +190,15 @@ export class EtcdServer {
     if (sm.membership.list().length === 0 && !identity.joinedPeers) for (const m of initial.list()) peers.set(m.id, m.peerUrls[0]);
     for (const m of sm.membership.list()) peers.set(m.id, m.peerUrls[0]);
     for (const id of sm.membership.state().removed) peers.delete(id);
-    const transport = new GrpcTransport({
+    const transport = new TcpTransport({
       id: identity.memberId,
       clusterId: identity.clusterId,
       listen: hostPort(config.listenPeerUrls[0]),
       peers,
       logger,
-      serverCredentials: serverCredentials(config.listenPeerUrls[0], config.peerTls),
-      channelCredentials: peerChannelCredentials(config),
+      serverTls: serverTlsOptions(config.listenPeerUrls[0], config.peerTls),
+      clientTls: connectionTlsOptions(config.peerTls),
+      isRemoved: (id) => sm.membership.isRemoved(id),
     });
     const raft = new RaftNode({
       id: identity.memberId,
@@ -219,6 +220,7 @@ export class EtcdServer {
 
   private async serve(): Promise<void> {
     this.raft.onLeaderChange.on((c) => this.leaderChanged(c));
+    this.transport.onRemoved.on(() => this.removedFromCluster());
     this.raft.onFailure.on((e) => {
       this.log.error({ err: String(e) }, 'raft failed; stopping the member');
       void this.stop();
@@ -386,7 +388,7 @@ export class EtcdServer {
       for (const m of this.sm.membership.list()) {
         if (m.id === this.memberId || m.peerUrls.length === 0) continue;
         try {
-          const view = await fetchClusterView(m.peerUrls[0], this.config.electionTimeoutMs, this.transport.channelCredentials);
+          const view = await fetchClusterView(m.peerUrls[0], this.config.electionTimeoutMs, peerChannelCredentials(this.config));
           if (view.clusterId === this.clusterId && view.membership.removed.includes(this.memberId)) {
             this.removedFromCluster();
             return;
@@ -781,7 +783,12 @@ export class EtcdServer {
  */
 /** Credentials for connections to peers: TLS when this member's peer URLs are https. */
 function peerChannelCredentials(config: ServerConfig): grpc.ChannelCredentials {
-  return channelCredentials(config.initialAdvertisePeerUrls[0] ?? config.listenPeerUrls[0], config.peerTls);
+  return channelCredentials(ownPeerUrl(config), config.peerTls);
+}
+
+/** The URL whose scheme says whether this member's peer links use TLS. */
+function ownPeerUrl(config: ServerConfig): string {
+  return config.initialAdvertisePeerUrls[0] ?? config.listenPeerUrls[0];
 }
 
 async function loadIdentity(memberDir: string, config: ServerConfig, logger: Logger): Promise<Identity> {

@@ -83,6 +83,18 @@ export function serverTlsOptions(url: string, t: TlsFiles | undefined): tls.TlsO
 }
 
 /**
+ * TLS options for the connections the peer transport opens to https peers: the same
+ * verification and certificate as channelCredentials below.
+ */
+export function connectionTlsOptions(t: TlsFiles | undefined): tls.ConnectionOptions {
+  const c = t ?? noTls;
+  const own = hasCert(c) ? { cert: fs.readFileSync(c.certFile), key: fs.readFileSync(c.keyFile) } : {};
+  if (c.selfSigned) return { ...own, rejectUnauthorized: false };
+  const ca = read(c.trustedCaFile);
+  return { ...own, ...(ca === null ? {} : { ca }) };
+}
+
+/**
  * Credentials for a connection this member opens to `url`: TLS for https (verifying the
  * server against the trusted CA, presenting this member's certificate), plaintext for http.
  */

@@ -11,7 +11,7 @@ describe('loading', () => {
   test('the proto directory is found from the package root', () => {
     const dir = pb.protoDir();
     expect(fs.existsSync(path.join(dir, '..', 'package.json'))).toBe(true);
-    for (const file of ['etcd/rpc.proto', 'etcd/kv.proto', 'etcd/auth.proto', 'grpc/health.proto', 'raft/peer.proto']) {
+    for (const file of ['etcd/rpc.proto', 'etcd/kv.proto', 'etcd/auth.proto', 'grpc/health.proto']) {
       expect(fs.existsSync(path.join(dir, file))).toBe(true);
     }
   });
@@ -524,32 +524,3 @@ describe('responseHeader', () => {
   });
 });
 
-// ---------------------------------------------------------------------------
-// The raft peer contract (loaded here the way the node runtime is expected to load it)
-// ---------------------------------------------------------------------------
-
-describe('raft peer proto', () => {
-  const def = protoLoader.loadSync('raft/peer.proto', { ...pb.PROTO_LOADER_OPTIONS, includeDirs: [pb.protoDir()] });
-
-  test('RaftPeer: client-streaming Stream and SendSnapshot', () => {
-    const service = def['skiff.raft.RaftPeer'] as protoLoader.ServiceDefinition;
-    expect(Object.keys(service).sort()).toEqual(['SendSnapshot', 'Stream']);
-    expect(service['Stream']?.path).toBe('/skiff.raft.RaftPeer/Stream');
-    expect([service['Stream']?.requestStream, service['Stream']?.responseStream]).toEqual([true, false]);
-    expect(service['SendSnapshot']?.path).toBe('/skiff.raft.RaftPeer/SendSnapshot');
-    expect([service['SendSnapshot']?.requestStream, service['SendSnapshot']?.responseStream]).toEqual([true, false]);
-  });
-
-  test('a batch of opaque messages and the snapshot chunks round-trip', () => {
-    const service = def['skiff.raft.RaftPeer'] as protoLoader.ServiceDefinition;
-    const stream = service['Stream'] as protoLoader.MethodDefinition<object, object>;
-    const batch = { messages: [Buffer.from([1, 2, 3]), Buffer.alloc(0), Buffer.alloc(1000, 9)], route: { cluster_id: 1, from: 2, to: 3 } };
-    expect(stream.requestDeserialize(stream.requestSerialize(batch))).toEqual(batch);
-
-    const snapshot = service['SendSnapshot'] as protoLoader.MethodDefinition<object, object>;
-    const header = { header: { route: { cluster_id: 1, from: 2, to: 3 }, message: Buffer.from([7]), data_bytes: 5 } };
-    expect(snapshot.requestDeserialize(snapshot.requestSerialize(header))).toEqual({ ...header, chunk: 'header' });
-    const data = { data: Buffer.from('hello') };
-    expect(snapshot.requestDeserialize(snapshot.requestSerialize(data))).toEqual({ ...data, chunk: 'data' });
-  });
-});
