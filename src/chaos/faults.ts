@@ -252,10 +252,12 @@ export class Nemesis {
     const via = this.cluster.members.map((_, i) => i).filter((i) => i !== target && this.cluster.isUp(i));
     if (via.length === 0) return;
     const client = this.pool.members[via[0]];
+    const formerIds = this.formerIdsOf(target);
     let id: string | undefined;
     try {
+      // An id it was removed under is a lagging member's list: not a member to remove.
       const list = await client.memberList(2000);
-      id = list.members.find((x) => x.name === m.name || x.peerURLs.includes(this.cluster.peerUrl(target)))?.ID;
+      id = list.members.find((x) => (x.name === m.name || x.peerURLs.includes(this.cluster.peerUrl(target))) && !formerIds.has(x.ID))?.ID;
     } catch (e) {
       if (this.unsupported(e)) return;
       this.log(`fault: member list failed: ${errorText(e)}`);
@@ -272,22 +274,44 @@ export class Nemesis {
     } catch (e) {
       if (this.unsupported(e)) return;
       this.log(`fault: member remove failed: ${errorText(e)}`);
-      // Its outcome is unknown; go on as if removed only if the list says so.
-      const list = await client.memberList(2000).catch(() => undefined);
-      if (list === undefined || list.members.some((x) => x.ID === id)) {
+      if (!(await this.removedAfterAll(target, id))) {
         m.expectExit = false;
         this.events.push({ kind: 'member', detail: `remove ${m.name} failed: ${errorText(e)}`, startMs, endMs: nowMs() });
         return;
       }
     }
     this.removed.add(target);
-    this.formerIdsOf(target).add(id);
+    formerIds.add(id);
     await this.cluster.kill(target);
     this.cluster.wipe(target);
     this.monitor.forget(target);
     const added = await this.addBack(target, deadlineMs);
     const detail = added ? `removed ${m.name}, wiped, added back and started` : `removed ${m.name}, wiped; its add did not go through: stays removed, not started`;
     this.events.push({ kind: 'member', detail: `${detail} (${Math.round(nowMs() - startMs)} ms)`, startMs, endMs: nowMs() });
+  }
+
+  /**
+   * After a MemberRemove that failed: whether the member is removed all the same (its answer
+   * lost). The remove is sent again through the other members: answered, or refused with
+   * NOT_FOUND (id was a member, as a member list named it, and is not one now), it is
+   * removed. Else, as before, only if the first member's list no longer names the id (a
+   * lagging member may still name it, so this alone would keep a removed member).
+   */
+  private async removedAfterAll(target: number, id: string): Promise<boolean> {
+    const m = this.cluster.members[target];
+    const via = this.cluster.members.map((_, i) => i).filter((i) => i !== target && this.cluster.isUp(i));
+    for (let attempt = 0; attempt < 2 && via.length > 0; attempt++) {
+      await sleep(this.timing.memberRetryMs);
+      try {
+        await this.pool.members[via[attempt % via.length]].memberRemove(id, 5000);
+        return true;
+      } catch (e) {
+        if (grpcCode(e) === grpcStatus.NOT_FOUND) return true;
+        this.log(`fault: member remove of ${m.name} failed again: ${errorText(e)}`);
+      }
+    }
+    const list = via.length > 0 ? await this.pool.members[via[0]].memberList(2000).catch(() => undefined) : undefined;
+    return list !== undefined && !list.members.some((x) => x.ID === id);
   }
 
   private formerIdsOf(i: number): Set<string> {

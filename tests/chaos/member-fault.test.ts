@@ -55,6 +55,9 @@ class FakeStore {
   members: ExactMember[] = [0, 1, 2].map((i) => ({ ID: String(i + 1), name: `m${i + 1}`, peerURLs: [peerUrl(i)], clientURLs: [], isLearner: false }));
   /** ok; refused ("unhealthy cluster"); lost: applied, but the answer never comes (deadline). */
   addOutcome: 'ok' | 'refused' | 'lost' = 'ok';
+  /** The next MemberRemove is applied but its answer lost. */
+  loseRemove = false;
+  readonly removeIds: string[] = [];
   readonly stale = new Map<number, ExactMember[]>();
   adds = 0;
   removes = 0;
@@ -69,8 +72,13 @@ class FakeStore {
       memberList: async () => ({ members: this.stale.get(i) ?? this.snapshot() }),
       memberRemove: async (id: string) => {
         this.removes++;
+        this.removeIds.push(id);
         if (!this.members.some((m) => m.ID === id)) throw grpcError(status.NOT_FOUND, 'etcdserver: member not found');
         this.members = this.members.filter((m) => m.ID !== id);
+        if (this.loseRemove) {
+          this.loseRemove = false;
+          throw grpcError(status.DEADLINE_EXCEEDED, 'Deadline exceeded');
+        }
         return { members: this.snapshot() };
       },
       memberAdd: async ([url]: string[]) => {
@@ -205,6 +213,32 @@ describe('the member fault (remove, wipe, add back, start)', () => {
     expect(store.adds).toBe(1);
     expect(store.listed(peerUrl(2))).toBe(1);
     expect(cluster.spawns).toEqual([{ member: 2, state: 'existing' }]);
+  });
+});
+
+describe('the removal of the member fault', () => {
+  test('a lagging list naming the member under an id it was removed under is not acted on', async () => {
+    const { cluster, store, nemesis } = setup();
+    const before = store.snapshot(); // m3 under 3
+    await nemesis.memberFault(2); // 3 removed, m3 added back as 1000
+    store.stale.set(0, before); // m1 (asked first) still lists m3 under 3, not 1000
+    await nemesis.memberFault(2);
+    expect(store.removeIds).toEqual(['3']);
+    expect(cluster.spawns).toEqual([{ member: 2, state: 'existing' }]);
+    expect(cluster.isRunning(2)).toBe(true);
+    expect(nemesis.members()).toEqual([0, 1, 2]);
+  });
+
+  test('a MemberRemove that went through though its answer was lost counts as a removal, even if a lagging list still names the id', async () => {
+    const { cluster, store, nemesis } = setup();
+    store.stale.set(0, store.snapshot()); // m1 (asked first) will not show the removal
+    store.loseRemove = true;
+    await nemesis.memberFault(2);
+    expect(store.removeIds).toEqual(['3', '3']); // sent again: NOT_FOUND, so it is removed
+    expect(cluster.spawns).toEqual([{ member: 2, state: 'existing' }]);
+    expect(store.listed(peerUrl(2))).toBe(1);
+    expect(store.members.find((m) => m.peerURLs.includes(peerUrl(2)))?.ID).not.toBe('3');
+    expect(nemesis.members()).toEqual([0, 1, 2]);
   });
 });
 
