@@ -391,7 +391,7 @@ export class Nemesis {
     }
     for (const i of [...this.removed]) {
       if (await this.addBack(i, nowMs() + this.timing.healAddMs)) continue;
-      const note = `${this.cluster.members[i].name} stays removed: its MemberAdd did not go through; not started, not restarted or read back at the end`;
+      const note = `${this.cluster.members[i].name} stays removed: no MemberAdd of it was seen to go through; not started, not restarted or read back at the end`;
       this.notes.push(note);
       this.log(note);
     }
