@@ -7,12 +7,14 @@
 //              black-holed; sometimes a slow network (delays on every link) instead
 //   member     a member removed (MemberRemove), its data wiped, added back (MemberAdd) and
 //              started to join the running cluster; skipped when the store answers
-//              UNIMPLEMENTED
+//              UNIMPLEMENTED. A member whose add does not go through (refused until the
+//              attempts or the fault window run out) is not started: it stays removed, the
+//              next member fault tries to add it back, and the final phase leaves it out.
 // Every random choice of a step is drawn before the step runs, in the same order, so the
 // plan depends on the seed only (who leads at the time is the cluster's business).
 
 import { status as grpcStatus } from '@grpc/grpc-js';
-import type { ClientPool } from './clients';
+import type { ClientPool, ExactMember } from './clients';
 import { errorText, grpcCode, sleep } from './clients';
 import type { ChaosCluster } from './cluster';
 import type { FaultNetwork, LinkRule } from './fault-proxy';
@@ -35,9 +37,24 @@ export interface FaultTiming {
   quietMsMax: number;
   holdMsMin: number;
   holdMsMax: number;
+  /** Between two attempts of a MemberAdd (and before the first, after the wipe). */
+  memberRetryMs: number;
+  /** Attempts of a MemberAdd per try at adding a member back. */
+  memberAddAttempts: number;
+  /** How long healAll keeps trying to add a removed member back. */
+  healAddMs: number;
 }
 
-export const defaultFaultTiming: FaultTiming = Object.freeze({ quietMsMin: 1000, quietMsMax: 3000, holdMsMin: 800, holdMsMax: 4500 });
+export const defaultFaultTiming: FaultTiming = Object.freeze({ quietMsMin: 1000, quietMsMax: 3000, holdMsMin: 800, holdMsMax: 4500, memberRetryMs: 500, memberAddAttempts: 31, healAddMs: 30_000 });
+
+/**
+ * Whether a member list shows peerUrl added under a new id: any id but those the member was
+ * removed under. A member that has not applied the latest changes yet may still list an
+ * id the member had before any of its removals, not just the last one.
+ */
+export function addedUnderNewId(list: readonly Pick<ExactMember, 'ID' | 'peerURLs'>[], peerUrl: string, formerIds: ReadonlySet<string>): boolean {
+  return list.some((x) => x.peerURLs.includes(peerUrl) && !formerIds.has(x.ID));
+}
 
 /** One step's random draws, all taken up front. */
 interface Draws {
@@ -62,8 +79,12 @@ export class Nemesis {
   private kinds: FaultKind[];
   private running = true;
   private memberUnsupported = false;
-  /** Members removed from the cluster and not (yet) back, with the id they were removed as. */
-  private readonly removed = new Map<number, string>();
+  /** Members removed from the cluster whose add has not gone through: not members, not started. */
+  private readonly removed = new Set<number>();
+  /** Every id each member was removed under (a lagging member may still list any of them). */
+  private readonly formerIds = new Map<number, Set<string>>();
+  /** The end of the fault window (run()): a member fault stops trying to add a member back then. */
+  private untilMs = Infinity;
 
   constructor(
     private readonly cluster: ChaosCluster,
@@ -80,6 +101,11 @@ export class Nemesis {
 
   stop(): void {
     this.running = false;
+  }
+
+  /** The cluster's members as the harness knows them: all but those removed and not added back. */
+  members(): number[] {
+    return this.cluster.members.map((_, i) => i).filter((i) => !this.removed.has(i));
   }
 
   private draw(): Draws {
@@ -99,6 +125,7 @@ export class Nemesis {
 
   /** Runs faults until untilMs (or stop()); the last one is healed before it returns. */
   async run(untilMs: number): Promise<void> {
+    this.untilMs = untilMs;
     while (this.running && this.kinds.length > 0) {
       const d = this.draw();
       await this.sleepUntil(Math.min(untilMs, nowMs() + d.quietMs));
@@ -198,22 +225,39 @@ export class Nemesis {
         return;
       }
       case 'member':
-        await this.replaceMember(target === leader ? candidates.find((i) => i !== leader) ?? target : target, name);
+        await this.memberFault(target === leader ? candidates.find((i) => i !== leader) ?? target : target, name);
         return;
     }
   }
 
+  /**
+   * The member fault: if a member is still removed (its add did not go through), another try
+   * at adding it back; else target removed, wiped and added back. Adding back stops trying
+   * at deadlineMs (the end of the fault window).
+   */
+  async memberFault(target: number, name: (i: number) => string = (i) => this.cluster.members[i].name, deadlineMs = this.untilMs): Promise<void> {
+    const pending = [...this.removed][0];
+    if (pending === undefined) return this.replaceMember(target, name, deadlineMs);
+    const startMs = nowMs();
+    const m = this.cluster.members[pending];
+    const added = await this.addBack(pending, deadlineMs);
+    const detail = added ? `added ${m.name} back (an earlier add had not gone through) and started it` : `${m.name} still not added back: stays removed, not started`;
+    this.events.push({ kind: 'member', detail: `${detail} (${Math.round(nowMs() - startMs)} ms)`, startMs, endMs: nowMs() });
+  }
+
   /** Removes a member, wipes it, and adds it back as a new member. */
-  private async replaceMember(target: number, name: (i: number) => string): Promise<void> {
+  private async replaceMember(target: number, name: (i: number) => string, deadlineMs: number): Promise<void> {
     const startMs = nowMs();
     const m = this.cluster.members[target];
     const via = this.cluster.members.map((_, i) => i).filter((i) => i !== target && this.cluster.isUp(i));
     if (via.length === 0) return;
     const client = this.pool.members[via[0]];
+    const formerIds = this.formerIdsOf(target);
     let id: string | undefined;
     try {
+      // An id it was removed under is a lagging member's list: not a member to remove.
       const list = await client.memberList(2000);
-      id = list.members.find((x) => x.name === m.name || x.peerURLs.includes(this.cluster.peerUrl(target)))?.ID;
+      id = list.members.find((x) => (x.name === m.name || x.peerURLs.includes(this.cluster.peerUrl(target))) && !formerIds.has(x.ID))?.ID;
     } catch (e) {
       if (this.unsupported(e)) return;
       this.log(`fault: member list failed: ${errorText(e)}`);
@@ -230,41 +274,92 @@ export class Nemesis {
     } catch (e) {
       if (this.unsupported(e)) return;
       this.log(`fault: member remove failed: ${errorText(e)}`);
-      // Its outcome is unknown; go on as if removed only if the list says so.
-      const list = await client.memberList(2000).catch(() => undefined);
-      if (list === undefined || list.members.some((x) => x.ID === id)) {
+      if (!(await this.removedAfterAll(target, id))) {
         m.expectExit = false;
         this.events.push({ kind: 'member', detail: `remove ${m.name} failed: ${errorText(e)}`, startMs, endMs: nowMs() });
         return;
       }
     }
-    this.removed.set(target, id);
+    this.removed.add(target);
+    formerIds.add(id);
     await this.cluster.kill(target);
     this.cluster.wipe(target);
     this.monitor.forget(target);
-    await sleep(500);
-    await this.addBack(target);
-    this.events.push({ kind: 'member', detail: `removed ${m.name}, wiped, added back and started in ${Math.round(nowMs() - startMs)} ms`, startMs, endMs: nowMs() });
+    const added = await this.addBack(target, deadlineMs);
+    const detail = added ? `removed ${m.name}, wiped, added back and started` : `removed ${m.name}, wiped; its add did not go through: stays removed, not started`;
+    this.events.push({ kind: 'member', detail: `${detail} (${Math.round(nowMs() - startMs)} ms)`, startMs, endMs: nowMs() });
   }
 
-  /** MemberAdd (retried until it goes through or the run ends) and start the member on empty data. */
-  private async addBack(target: number): Promise<boolean> {
+  /**
+   * After a MemberRemove that failed: whether the member is removed all the same (its answer
+   * lost). The remove is sent again through the other members: answered, or refused with
+   * NOT_FOUND (id was a member, as a member list named it, and is not one now), it is
+   * removed. Else, as before, only if the first member's list no longer names the id (a
+   * lagging member may still name it, so this alone would keep a removed member).
+   */
+  private async removedAfterAll(target: number, id: string): Promise<boolean> {
     const m = this.cluster.members[target];
-    for (let attempt = 0; ; attempt++) {
-      const via = this.cluster.members.map((_, i) => i).filter((i) => i !== target && this.cluster.isUp(i));
-      const client = this.pool.members[via[attempt % Math.max(1, via.length)]];
+    const via = this.cluster.members.map((_, i) => i).filter((i) => i !== target && this.cluster.isUp(i));
+    for (let attempt = 0; attempt < 2 && via.length > 0; attempt++) {
+      await sleep(this.timing.memberRetryMs);
       try {
-        const list = await client.memberList(2000);
-        // A member that has not applied the removal yet still lists the removed id: only a
-        // member under another id (an earlier add whose answer was lost) counts as added.
-        const removedId = this.removed.get(target);
-        if (!list.members.some((x) => x.peerURLs.includes(this.cluster.peerUrl(target)) && x.ID !== removedId)) await client.memberAdd([this.cluster.peerUrl(target)], 5000);
-        break;
+        await this.pool.members[via[attempt % via.length]].memberRemove(id, 5000);
+        return true;
       } catch (e) {
-        this.log(`fault: member add of ${m.name} failed: ${errorText(e)}`);
-        if (attempt >= 30) return false;
-        await sleep(500);
+        if (grpcCode(e) === grpcStatus.NOT_FOUND) return true;
+        this.log(`fault: member remove of ${m.name} failed again: ${errorText(e)}`);
       }
+    }
+    const list = via.length > 0 ? await this.pool.members[via[0]].memberList(2000).catch(() => undefined) : undefined;
+    return list !== undefined && !list.members.some((x) => x.ID === id);
+  }
+
+  private formerIdsOf(i: number): Set<string> {
+    let ids = this.formerIds.get(i);
+    if (ids === undefined) this.formerIds.set(i, (ids = new Set()));
+    return ids;
+  }
+
+  /**
+   * MemberAdd of a removed member, retried until it goes through, the attempts run out or
+   * deadlineMs passes; the member is started on its empty data only if it went through.
+   * Before every attempt the member lists of all members up are read: one that shows the
+   * peer URL under a new id means an earlier attempt went through though its answer was
+   * lost (a MemberAdd of a peer URL the cluster has is refused anyway).
+   */
+  private async addBack(target: number, deadlineMs: number): Promise<boolean> {
+    const m = this.cluster.members[target];
+    const url = this.cluster.peerUrl(target);
+    const formerIds = this.formerIdsOf(target);
+    let added = false;
+    let attempts = 0;
+    let lastError = 'no member up to ask';
+    for (;;) {
+      await sleep(this.timing.memberRetryMs);
+      const via = this.cluster.members.map((_, i) => i).filter((i) => i !== target && this.cluster.isUp(i));
+      const lists = await Promise.all(via.map((i) => this.pool.members[i].memberList(2000).catch(() => undefined)));
+      if (lists.some((l) => l !== undefined && addedUnderNewId(l.members, url, formerIds))) {
+        added = true;
+        break;
+      }
+      // At least one attempt, even past the deadline (a member fault late in the window).
+      if (attempts >= this.timing.memberAddAttempts || (attempts > 0 && nowMs() >= deadlineMs)) break;
+      attempts++;
+      if (via.length > 0) {
+        const client = this.pool.members[via[(attempts - 1) % via.length]];
+        try {
+          await client.memberAdd([url], 5000);
+          added = true;
+          break;
+        } catch (e) {
+          lastError = errorText(e);
+          this.log(`fault: member add of ${m.name} failed: ${lastError}`);
+        }
+      }
+    }
+    if (!added) {
+      this.log(`fault: ${m.name} not added back after ${attempts} attempts (last: ${lastError}); it stays removed and is not started`);
+      return false;
     }
     this.cluster.spawn(target, 'existing');
     this.removed.delete(target);
@@ -282,16 +377,23 @@ export class Nemesis {
     return true;
   }
 
-  /** Ends every fault: network healed, paused members resumed, stopped ones started, removed ones added back. */
+  /**
+   * Ends every fault: network healed, paused members resumed, stopped ones started, removed
+   * ones added back (tried for healAddMs; one whose add does not go through stays removed,
+   * and members() leaves it out).
+   */
   async healAll(): Promise<void> {
     this.network.heal();
     for (let i = 0; i < this.cluster.members.length; i++) {
-      if (this.removed.has(i)) {
-        await this.addBack(i);
-        continue;
-      }
+      if (this.removed.has(i)) continue;
       if (this.cluster.members[i].paused) this.cluster.resume(i);
       if (!this.cluster.isRunning(i)) this.cluster.spawn(i);
+    }
+    for (const i of [...this.removed]) {
+      if (await this.addBack(i, nowMs() + this.timing.healAddMs)) continue;
+      const note = `${this.cluster.members[i].name} stays removed: no MemberAdd of it was seen to go through; not started, not restarted or read back at the end`;
+      this.notes.push(note);
+      this.log(note);
     }
   }
 }

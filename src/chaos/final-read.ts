@@ -63,14 +63,15 @@ export async function readState(mc: MemberClients, prefix: string, timeoutMs: nu
 }
 
 /**
- * The first answer of attempt(i), trying members 0, 1, ... in turn until one answers:
- * every member at least once, and further rounds while the time is before deadlineMs.
- * undefined if none answered.
+ * The first answer of attempt(i), trying the given members (indexes, in order) in turn until
+ * one answers: every one at least once, and further rounds while the time is before
+ * deadlineMs. undefined if none answered (or none was given).
  */
-export async function firstAnswer<T>(members: number, attempt: (i: number) => Promise<T>, deadlineMs: number, now: () => number = Date.now): Promise<T | undefined> {
-  for (let tries = 0; tries < members || now() < deadlineMs; tries++) {
+export async function firstAnswer<T>(members: readonly number[], attempt: (i: number) => Promise<T>, deadlineMs: number, now: () => number = Date.now): Promise<T | undefined> {
+  if (members.length === 0) return undefined;
+  for (let tries = 0; tries < members.length || now() < deadlineMs; tries++) {
     try {
-      return await attempt(tries % members);
+      return await attempt(members[tries % members.length]);
     } catch {
       // the next member
     }

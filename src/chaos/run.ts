@@ -197,16 +197,19 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     log('watchers caught up, leases expired; kill -9 every member and start them again');
 
     // Every member killed at once and started again: acknowledged writes must survive.
+    // Members removed whose add back never went through are not members: not started, not read.
+    const finalMembers = nemesis.members();
     await cluster.stopAll();
-    for (let i = 0; i < cluster.members.length; i++) cluster.spawn(i);
+    for (const i of finalMembers) cluster.spawn(i);
     let history: HistoryEvent[] | undefined;
     let finalState: Map<string, FinalKey> | undefined;
     const restartDeadline = nowMs() + p.restartMs;
     // The first member's history is kept; the others are compared with it as they arrive.
     const divergence: string[] = [];
     let membersRead = 0;
+    let firstRead = '';
     try {
-      if (!(await cluster.waitHealthy(p.restartMs))) throw new Error('members not healthy after the full restart');
+      if (!(await cluster.waitHealthy(p.restartMs, finalMembers))) throw new Error('members not healthy after the full restart');
       // A lease the old leader had not revoked yet gets its TTL again from the new one, and
       // its revoke would land while the members are read one after another (seen: one member
       // read without the lease's delete, the others with it). Let those revokes happen first.
@@ -218,15 +221,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         if (finalRev === undefined) await sleep(200);
       }
       if (finalRev === undefined) throw new Error('no linearizable read succeeded after the full restart');
-      for (let i = 0; i < cluster.members.length; i++) {
+      for (const i of finalMembers) {
         while ((await memberRevision(pool.members[i], 2000).catch(() => 0)) < finalRev) {
           if (nowMs() > restartDeadline) throw new Error(`${cluster.members[i].name} did not catch up to revision ${finalRev}`);
           await sleep(200);
         }
         const name = cluster.members[i].name;
-        if (history === undefined) history = await readHistory(pool.members[i], finalRev, p.historyReadMs);
-        else {
-          const c = new HistoryComparer({ member: cluster.members[0].name, events: history }, name);
+        if (history === undefined) {
+          history = await readHistory(pool.members[i], finalRev, p.historyReadMs);
+          firstRead = name;
+        } else {
+          const c = new HistoryComparer({ member: firstRead, events: history }, name);
           await readHistory(pool.members[i], finalRev, p.historyReadMs, (e) => c.push(e));
           const d = c.result();
           if (d !== undefined) divergence.push(d);
@@ -235,7 +240,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       }
       // Its own deadline: reading long histories back can take longer than restartMs.
       const readPool = pool;
-      const state = await firstAnswer(cluster.members.length, (i) => readState(readPool.members[i], chaosPrefix, 5000), nowMs() + p.restartMs, nowMs);
+      const state = await firstAnswer(finalMembers, (i) => readState(readPool.members[i], chaosPrefix, 5000), nowMs() + p.restartMs, nowMs);
       if (state === undefined) throw new Error('the final state could not be read');
       finalState = state.kvs;
     } catch (e) {
