@@ -37,7 +37,7 @@ export const transportLimits = Object.freeze({
   /** Messages waiting for a connection to one peer before new ones are dropped (Raft retransmits). */
   queuedMessagesMax: 8192,
   /** Bytes written to one peer's socket and not yet sent before new messages are dropped. */
-  unsentBytesMax: 64 * 1024 * 1024,
+  unsentBytesMax: 16 * 1024 * 1024,
   /** The largest frame accepted (a message with many entries, a snapshot piece). */
   frameBytesMax: 64 * 1024 * 1024,
   /** Snapshot pieces received and not yet taken by the state machine before reading pauses. */
