@@ -191,6 +191,33 @@ describe('TcpTransport', () => {
     });
   });
 
+  test('a peer that reads nothing: its messages are dropped past the unsent-bytes bound, and Raft is told', async () => {
+    const port = await freePort();
+    const held: net.Socket[] = [];
+    const deaf = net.createServer((sock) => {
+      held.push(sock);
+      sock.pause(); // accepts and never reads (a paused process)
+    });
+    await new Promise<void>((r) => deaf.listen(port, '127.0.0.1', () => r()));
+    try {
+      const urls = new Map<NodeId, string>([[2, `http://127.0.0.1:${port}`]]);
+      const t = new TcpTransport({ id: 1, clusterId: 7, listen: { host: '127.0.0.1', port: await freePort() }, peers: urls });
+      transports.push(t);
+      const r = new Recorder();
+      await t.start(r);
+      const big = 'x'.repeat(1 << 20);
+      await waitFor(() => {
+        t.send([msg(1, 2, 1, big)]);
+        return t.dropped > 0;
+      }, 20_000);
+      expect(r.unreachable).toContain(2);
+      expect(r.messages).toEqual([]);
+    } finally {
+      for (const sock of held) sock.destroy();
+      deaf.close();
+    }
+  });
+
   test('connections naming another cluster or another member are refused', async () => {
     const { b, rb, urls } = await pair();
     const wrong = new TcpTransport({ id: 3, clusterId: 8, listen: { host: '127.0.0.1', port: await freePort() }, peers: urls });
