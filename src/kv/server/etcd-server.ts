@@ -3,7 +3,6 @@
 // service files only translate calls); writes go through Raft and return once applied on
 // this member; linearizable reads wait for a ReadIndex round; serializable reads are local.
 
-import * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -11,24 +10,27 @@ import { GrpcServer } from '../../grpc/server';
 import { ConfState, DiskStorage, Emitter, isRaftError, TcpTransport, LeaderChange, Logger, None, RaftNode, StateType } from '../../raft';
 import { AuthInfo, AuthStore, ClientIdentity } from '../auth';
 import * as errors from '../errors';
-import { Lessor, minLeaseTtlSecondsFor, expiredCheckIntervalMs, expiredLeasesPerCheckMax, isLeaseError } from '../lease';
-import { isMvccError, MvccStore, RevisionEvents } from '../mvcc';
+import { Lessor, minLeaseTtlSecondsFor, expiredCheckIntervalMs } from '../lease';
+import { isMvccError } from '../mvcc';
 import * as pb from '../proto';
-import { WatchHub, WatchSource, watchResponseBytesMaxFor } from '../watch';
-import { ApplyResult, KvStateMachine, mapLeaseError, StoreMeta } from './applier';
+import { WatchHub, watchResponseBytesMaxFor } from '../watch';
+import { ApplyResult, KvStateMachine } from './applier';
 import { AuthAdmin } from './auth-admin';
 import { AutoCompactor } from './compactor';
 import { hostPort, parseRetentionMs, ServerConfig } from './config';
 import { idToHex } from './ids';
-import { Maintenance, leaseGrantCost, putCost, txnCost } from './maintenance';
+import { Maintenance, putCost, txnCost } from './maintenance';
+import { Identity, loadIdentity, peerChannelCredentials } from './identity';
+import { LeaseOps } from './leases';
+import { StoreSource } from './store-source';
 import { MemberAdmin } from './members';
 import { Membership, MembershipState } from './membership';
 import { StoreMetrics } from './metrics';
-import { discoverCluster, fetchClusterView, peerMembersService } from './peer-members';
+import { fetchClusterView, peerMembersService } from './peer-members';
 import { encodeConfContext, encodeEnvelope, InternalRequest } from './requests';
 import { Gateway } from './gateway';
 import { registerServices } from './services';
-import { channelCredentials, connectionTlsOptions, memberClientCredentials, serverTlsOptions } from './tls';
+import { connectionTlsOptions, serverTlsOptions } from './tls';
 import { checkPutRequest, checkRangeRequest, checkTxnRequest, doRange, isTxnReadOnly, readOnlyTxn } from './txn';
 
 export const serverVersion = '3.4.23';
@@ -36,16 +38,12 @@ export const clusterVersion = '3.4.0';
 
 /** Sizes and periods of the server, kept together. */
 export const serverLimits = Object.freeze({
-  /** etcd's warning threshold for applies; also a bound for waiting on a read index. */
-  leaseRenewForwardTimeoutMs: 5000,
   /** Pending proposals of this member (etcd's maxPendingProposals-like bound, on bytes too). */
   pendingProposalsMax: 10_000,
   /** A member that applied its own removal stops this long after (etcd waits as long). */
   removedStopDelayMs: 1000,
   /** A member without a leader for this many election timeouts asks its peers whether it was removed. */
   removalCheckElectionTimeouts: 3,
-  /** A member joining an existing cluster looks for it this long before giving up. */
-  joinDiscoveryMs: 30_000,
 });
 
 const removedStopDelayMs = serverLimits.removedStopDelayMs;
@@ -54,49 +52,6 @@ function removalCheckIntervalMs(config: ServerConfig): number {
   return serverLimits.removalCheckElectionTimeouts * config.electionTimeoutMs;
 }
 
-interface Identity {
-  memberId: number;
-  clusterId: number;
-  /** A member that joined an existing cluster: its peers' URLs as it found them (its transport's first peers). */
-  joinedPeers?: { id: number; peerUrl: string }[];
-}
-
-/** A WatchSource over whichever MvccStore is current (a snapshot restore replaces it). */
-class StoreSource implements WatchSource {
-  private listeners = new Set<(re: RevisionEvents) => void>();
-  private sub: { dispose(): void };
-
-  constructor(private store: MvccStore<StoreMeta>) {
-    this.sub = store.onRevision((re) => this.fire(re));
-  }
-
-  private fire(re: RevisionEvents): void {
-    for (const l of this.listeners) l(re);
-  }
-
-  swap(store: MvccStore<StoreMeta>): void {
-    this.sub.dispose();
-    this.store = store;
-    this.sub = store.onRevision((re) => this.fire(re));
-  }
-
-  currentRevision(): number {
-    return this.store.revision;
-  }
-
-  compactedRevision(): number {
-    return this.store.compactRevision;
-  }
-
-  eventsBetween(fromRevision: number, toRevision: number, limitEvents: number) {
-    return this.store.eventsBetween({ fromRevision, toRevision, eventsMax: limitEvents });
-  }
-
-  onRevision(listener: (re: RevisionEvents) => void) {
-    this.listeners.add(listener);
-    return { dispose: () => this.listeners.delete(listener) };
-  }
-}
 
 export class EtcdServer {
   readonly memberId: number;
@@ -117,7 +72,6 @@ export class EtcdServer {
   private readonly transport: TcpTransport;
   private readonly source: StoreSource;
   private seq: number;
-  private leaseIdSeq: number;
   private timers: NodeJS.Timeout[] = [];
   private compactor: AutoCompactor | undefined;
   private stopping = false;
@@ -126,9 +80,10 @@ export class EtcdServer {
   private leaderSeenMs = Date.now();
   private published = false;
   private readonly leaderWaiters = new Set<() => void>();
-  private leaseClient: { url: string; client: pb.ServiceClient<'Lease'> } | undefined;
   /** Cluster.MemberAdd/Remove/Update/Promote. */
   readonly members: MemberAdmin;
+  /** The Lease service: grant, revoke, keep-alive, time-to-live, list, and expiry. */
+  readonly leases: LeaseOps;
   /** Maintenance.Snapshot/Defragment/MoveLeader and the space quota. */
   readonly maintenance: Maintenance;
   /** The Auth service, who calls run as, and the permission checks made before proposing. */
@@ -154,7 +109,7 @@ export class EtcdServer {
     this.members = new MemberAdmin(this);
     this.maintenance = new Maintenance(this);
     this.auth = new AuthAdmin(this, config.clientTls?.clientCertAuth ?? false);
-    this.leaseIdSeq = (Date.now() % 2 ** 32) * 256;
+    this.leases = new LeaseOps(this);
     this.source = new StoreSource(this.sm.store);
     this.watchHub = new WatchHub({ source: this.source, responseBytesMax: watchResponseBytesMaxFor(config.maxRequestBytes) });
     this.sm.onRestore.on((store) => {
@@ -232,7 +187,7 @@ export class EtcdServer {
     await this.raft.start();
     await this.startGrpc();
     await this.startHttp();
-    this.timers.push(setInterval(() => this.revokeExpiredLeases(), expiredCheckIntervalMs));
+    this.timers.push(setInterval(() => this.leases.revokeExpired(), expiredCheckIntervalMs));
     this.timers.push(setInterval(() => this.updateMetrics(), 1000));
     this.timers.push(setInterval(() => this.sm.auth.tokens.sweep(), 10_000));
     this.timers.push(setInterval(() => void this.checkRemovedWhileCutOff(), removalCheckIntervalMs(this.config)));
@@ -417,23 +372,6 @@ export class EtcdServer {
     this.metrics.proposalsCommitted.set(this.raft.rn.raft.raftLog.committed);
   }
 
-  private revokeExpiredLeases(): void {
-    // A leader that was paused (SIGSTOP, a stuck disk) comes back with every lease expired
-    // by its clock, and may step down while its revokes are on their way: forwarded to the
-    // next leader, which kept those leases alive, they would end them (etcd#15247). So only
-    // the Raft core's leader revokes, naming its term, and the applier ignores the revoke
-    // in an entry of any other term.
-    const core = this.raft.rn.raft;
-    if (!this.raft.isLeader() || core.state !== StateType.Leader) return;
-    const leaderTerm = core.term;
-    for (const id of this.lessor.expired(expiredLeasesPerCheckMax)) {
-      this.propose({ op: 'leaseRevoke', req: { ID: id }, leaderTerm }).then(
-        () => this.metrics.leasesRevoked.inc(),
-        (e: unknown) => this.log.debug({ lease: idToHex(id), err: String(e) }, 'revoking an expired lease failed; will retry'),
-      );
-    }
-  }
-
   private startCompactor(): void {
     const retention = this.config.autoCompactionRetention;
     if (retention === '0' || retention === '') return;
@@ -585,110 +523,6 @@ export class EtcdServer {
     return { header: this.header(res.revision) };
   }
 
-  // ---- Lease ----
-
-  private nextLeaseId(): number {
-    // 13 bits of the member id, 40 bits of a clock-seeded counter: unique per member and
-    // below 2^53, so that ids stay exact on the wire.
-    this.leaseIdSeq = (this.leaseIdSeq + 1) % 2 ** 40;
-    return (this.memberId % 8192) * 2 ** 40 + this.leaseIdSeq || 1;
-  }
-
-  async leaseGrant(req: pb.LeaseGrantRequest, client?: ClientIdentity): Promise<pb.LeaseGrantResponse> {
-    if (!pb.isWireSafeId(req.ID)) throw errors.ErrGRPCLeaseNotFound;
-    await this.maintenance.checkQuota(leaseGrantCost());
-    const id = req.ID === 0 ? this.nextLeaseId() : req.ID;
-    const res = await this.propose({ op: 'leaseGrant', req: { ID: id, TTL: req.TTL } }, await this.auth.proposer(client));
-    if (res.resp.op !== 'leaseGrant') throw new Error('assertion failed: lease grant result');
-    this.metrics.leasesGranted.inc();
-    return { header: this.header(res.revision), ID: res.resp.id, TTL: res.resp.ttl, error: '' };
-  }
-
-  async leaseRevoke(req: pb.LeaseRevokeRequest, id?: ClientIdentity): Promise<pb.LeaseRevokeResponse> {
-    const res = await this.propose({ op: 'leaseRevoke', req }, await this.auth.proposer(id));
-    this.metrics.leasesRevoked.inc();
-    return { header: this.header(res.revision) };
-  }
-
-  private leaderLeaseClient(): pb.ServiceClient<'Lease'> {
-    const leader = this.sm.membership.get(this.raft.leader);
-    const url = leader?.clientUrls[0];
-    if (!url) throw errors.ErrGRPCNoLeader;
-    if (this.leaseClient?.url !== url) {
-      this.leaseClient?.client.close();
-      const { host, port } = hostPort(url);
-      this.leaseClient = { url, client: pb.createClient('Lease', `${host}:${port}`, memberClientCredentials(url, this.config.clientTls, this.config.peerTls)) };
-    }
-    return this.leaseClient.client;
-  }
-
-  /** Keep-alive: on the leader, renews; on a follower, forwarded to the leader (as etcd does). */
-  async leaseRenew(id: number): Promise<pb.LeaseKeepAliveResponse> {
-    const deadline = Date.now() + this.requestTimeoutMs();
-    for (;;) {
-      if (this.raft.isLeader()) {
-        try {
-          const ttl = this.lessor.renew(id);
-          return { header: this.header(), ID: id, TTL: ttl };
-        } catch (e) {
-          if (isLeaseError(e, 'ERR_LEASE_NOT_FOUND')) return { header: this.header(), ID: id, TTL: 0 };
-          if (isLeaseError(e, 'ERR_LEASE_EXPIRED')) {
-            // Revoke pending: wait for it to settle (etcd's Renew waits on the revoke).
-            const outcome = await this.lessor.whenExpiredSettles(id);
-            if (outcome === 'revoked') return { header: this.header(), ID: id, TTL: 0 };
-            continue;
-          }
-          if (!isLeaseError(e, 'ERR_NOT_PRIMARY')) throw mapLeaseError(e);
-        }
-      } else if (this.raft.leader !== None) {
-        return this.forwardKeepAlive(id);
-      }
-      if (Date.now() > deadline) throw errors.ErrGRPCNoLeader;
-      await this.waitForLeader(Math.min(100, deadline - Date.now()));
-    }
-  }
-
-  private forwardKeepAlive(id: number): Promise<pb.LeaseKeepAliveResponse> {
-    const client = this.leaderLeaseClient();
-    return new Promise((resolve, reject) => {
-      const call = (client as unknown as { LeaseKeepAlive(opts: object): grpc.ClientDuplexStream<pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse> }).LeaseKeepAlive({
-        deadline: Date.now() + serverLimits.leaseRenewForwardTimeoutMs,
-      });
-      call.on('data', (resp: pb.LeaseKeepAliveResponse) => {
-        resolve({ ...resp, header: this.header() });
-        call.end();
-      });
-      call.on('error', (e: Error) => reject(errors.fromServiceError(e) ?? errors.ErrGRPCNoLeader));
-      call.on('end', () => reject(errors.ErrGRPCNoLeader));
-      call.write({ ID: id });
-    });
-  }
-
-  async leaseTimeToLive(req: pb.LeaseTimeToLiveRequest): Promise<pb.LeaseTimeToLiveResponse> {
-    if (!this.raft.isLeader() && this.raft.leader !== None) {
-      // The remaining TTL is known on the leader only: ask it (as etcd does).
-      try {
-        const resp = await pb.callUnary(this.leaderLeaseClient(), 'LeaseTimeToLive', req, { deadline: Date.now() + serverLimits.leaseRenewForwardTimeoutMs });
-        return { ...resp, header: this.header() };
-      } catch (e) {
-        const mapped = errors.fromServiceError(e as grpc.ServiceError);
-        if (mapped) throw mapped;
-        // Leader unreachable: answer from local state.
-      }
-    }
-    try {
-      const t = this.lessor.timeToLive(req.ID, req.keys);
-      return { header: this.header(), ID: req.ID, TTL: t.ttlSeconds, grantedTTL: t.grantedTtlSeconds, keys: t.keys.map((k) => Buffer.from(k)) };
-    } catch (e) {
-      if (isLeaseError(e, 'ERR_LEASE_NOT_FOUND')) return { header: this.header(), ID: req.ID, TTL: -1, grantedTTL: 0, keys: [] };
-      throw mapLeaseError(e);
-    }
-  }
-
-  leaseLeases(): pb.LeaseLeasesResponse {
-    return { header: this.header(), leases: this.lessor.leases().map((l) => ({ ID: l.id })) };
-  }
-
   // ---- Cluster ----
 
   memberList(): pb.MemberListResponse {
@@ -755,7 +589,7 @@ export class EtcdServer {
     this.stopping = true;
     this.log.info({}, 'stopping');
     for (const t of this.timers) clearInterval(t);
-    this.leaseClient?.client.close();
+    this.leases.close();
     this.members.close();
     await this.grpcServer?.shutdown(500);
     this.log.debug({}, 'stopped serving clients');
@@ -773,53 +607,4 @@ export class EtcdServer {
     this.onStop.fire();
     this.resolveClosed();
   }
-}
-
-/**
- * The member's id and the cluster's id, fixed when the member first started: from the
- * initial cluster for a new cluster (etcd computes the same from the same flags); from the
- * members of --initial-cluster for one joining an existing cluster (the id `member add`
- * gave it, found by its peer URLs, as etcd's GetClusterFromRemotePeers does).
- */
-/** Credentials for connections to peers: TLS when this member's peer URLs are https. */
-function peerChannelCredentials(config: ServerConfig): grpc.ChannelCredentials {
-  return channelCredentials(ownPeerUrl(config), config.peerTls);
-}
-
-/** The URL whose scheme says whether this member's peer links use TLS. */
-function ownPeerUrl(config: ServerConfig): string {
-  return config.initialAdvertisePeerUrls[0] ?? config.listenPeerUrls[0];
-}
-
-async function loadIdentity(memberDir: string, config: ServerConfig, logger: Logger): Promise<Identity> {
-  const file = path.join(memberDir, 'identity.json');
-  try {
-    return JSON.parse(await fs.promises.readFile(file, 'utf8')) as Identity;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  let identity: Identity;
-  if (config.initialClusterState === 'existing') {
-    const own = new Set(config.initialAdvertisePeerUrls);
-    const peerUrls = config.initialCluster.flatMap((m) => m.peerUrls).filter((u) => !own.has(u));
-    const found = await discoverCluster({
-      selfPeerUrls: config.initialAdvertisePeerUrls,
-      peerUrls,
-      timeoutMs: serverLimits.joinDiscoveryMs,
-      attemptTimeoutMs: Math.max(1000, config.electionTimeoutMs),
-      credentials: peerChannelCredentials(config),
-    });
-    const joinedPeers = found.membership.members.filter((m) => m.id !== found.selfId && m.peerUrls.length > 0).map((m) => ({ id: m.id, peerUrl: m.peerUrls[0] }));
-    identity = { memberId: found.selfId, clusterId: found.clusterId, joinedPeers };
-    logger.info({ id: idToHex(found.selfId), cluster: idToHex(found.clusterId), from: idToHex(found.memberId) }, 'joining an existing cluster');
-  } else {
-    const initial = Membership.initial(config.initialCluster, config.initialClusterToken);
-    const self = initial.byName(config.name);
-    if (!self) throw new Error(`couldn't find local name "${config.name}" in the initial cluster configuration`);
-    identity = { memberId: self.id, clusterId: initial.clusterId };
-  }
-  const tmp = `${file}.tmp`;
-  await fs.promises.writeFile(tmp, JSON.stringify(identity));
-  await fs.promises.rename(tmp, file);
-  return identity;
 }

@@ -43,11 +43,11 @@ export function registerServices(server: GrpcServer, s: EtcdServer): void {
   } as unknown as pb.ServiceImplementation<'Watch'>);
 
   pb.addService(server, 'Lease', {
-    LeaseGrant: unary((r: pb.LeaseGrantRequest, c) => s.leaseGrant(r, identityOf(c))),
-    LeaseRevoke: unary((r: pb.LeaseRevokeRequest, c) => s.leaseRevoke(r, identityOf(c))),
+    LeaseGrant: unary((r: pb.LeaseGrantRequest, c) => s.leases.grant(r, identityOf(c))),
+    LeaseRevoke: unary((r: pb.LeaseRevokeRequest, c) => s.leases.revoke(r, identityOf(c))),
     LeaseKeepAlive: (call: ServerCall) => keepAliveCall(s, call),
-    LeaseTimeToLive: unary((r: pb.LeaseTimeToLiveRequest) => s.leaseTimeToLive(r)),
-    LeaseLeases: unary(() => s.leaseLeases()),
+    LeaseTimeToLive: unary((r: pb.LeaseTimeToLiveRequest) => s.leases.timeToLive(r)),
+    LeaseLeases: unary(() => s.leases.list()),
   } as unknown as pb.ServiceImplementation<'Lease'>);
 
   pb.addService(server, 'Cluster', {
@@ -214,7 +214,7 @@ function keepAliveCall(s: EtcdServer, call: ServerCall): void {
   call.on('data', (req: pb.LeaseKeepAliveRequest) => {
     chain = chain.then(async () => {
       try {
-        const resp = await s.leaseRenew(req.ID);
+        const resp = await s.leases.renew(req.ID);
         if (!ended) call.write(resp);
       } catch (e) {
         if (!ended) {
