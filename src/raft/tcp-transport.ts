@@ -3,7 +3,7 @@
 // messages; each snapshot gets a connection of its own. The peer port is shared with a
 // gRPC server (src/grpc/server.ts) for the services members ask each other over it.
 //
-// Messages queued in one event-loop turn go out in one socket write. A peer whose socket
+// Messages queued during one turn of the event loop go out in one socket write per peer. A peer whose socket
 // does not drain is dropped from (Raft probes it again and retransmits), and a connection
 // that breaks is reported so that a follower of that peer may start a pre-vote at once.
 
@@ -295,6 +295,9 @@ export class TcpTransport implements Transport {
   private started = false;
   /** Messages dropped because a peer was not keeping up or not connected. */
   dropped = 0;
+  /** Peers with messages queued during this turn, written at its end. */
+  private readonly unflushed = new Set<Peer>();
+  private flushScheduled = false;
 
   constructor(private readonly opts: TcpTransportOptions) {
     this.id = opts.id;
@@ -392,19 +395,26 @@ export class TcpTransport implements Transport {
     onData(head.subarray(PREFACE.length));
   }
 
-  /** Queues the messages and writes each peer's share as one write right away (one write per Ready). */
+  /**
+   * Queues the messages; each peer's share of everything sent during this turn of the event
+   * loop goes out in one write at its end (the Readies of one turn share their writes).
+   */
   send(messages: Message[]): void {
-    let one: Peer | undefined;
-    let more: Set<Peer> | undefined;
     for (const m of messages) {
       const p = this.peers.get(m.to);
       if (!p) continue;
       p.enqueue(m);
-      if (one === undefined) one = p;
-      else if (p !== one) (more ??= new Set()).add(p);
+      this.unflushed.add(p);
     }
-    one?.flush();
-    if (more) for (const p of more) p.flush();
+    if (this.unflushed.size > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        const peers = [...this.unflushed];
+        this.unflushed.clear();
+        for (const p of peers) p.flush();
+      });
+    }
   }
 
   sendSnapshot(m: Message, source: SnapshotSource): Promise<boolean> {
