@@ -280,15 +280,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
     // Failovers: from a leader's kill or isolation to the next acknowledged write sent after it.
     const acks = [...rec.writeAcks].sort((a, b) => a.invokeMs - b.invokeMs);
-    const failoverMs: number[] = [];
+    const failovers: { ms: number; atMs: number; what: string }[] = [];
     const unrecovered: string[] = [];
     for (const f of nemesis.failoverStarts) {
       let first = Infinity;
       for (const a of acks) if (a.invokeMs >= f.atMs && a.ackMs < first) first = a.ackMs;
       if (first === Infinity) unrecovered.push(f.what);
-      else failoverMs.push(first - f.atMs);
+      else failovers.push({ ms: first - f.atMs, atMs: f.atMs, what: f.what });
     }
-    failoverMs.sort((a, b) => a - b);
+    failovers.sort((a, b) => a.ms - b.ms);
+    const failoverMs = failovers.map((f) => f.ms);
 
     const memberOk = cluster.unexpectedExits.length === 0;
     const linearizable = register.ok && append?.ok === true;
@@ -309,6 +310,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     for (const e of nemesis.events) byKind.set(e.kind, (byKind.get(e.kind) ?? 0) + 1);
     lines.push(`chaos: ${o.target}, ${o.nodes} members, seed ${o.seed}, ${o.durationSec} s, faults ${o.faults.join(',') || 'none'}`);
     lines.push(`faults: ${nemesis.events.length} (${[...byKind].map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}); failovers ${failoverMs.length}: p50 ${summary.failover_ms_p50} ms, max ${summary.failover_ms_max} ms [${failoverMs.map((x) => Math.round(x)).join(', ')}]${unrecovered.length ? `; ${unrecovered.length} with no acknowledged write after` : ''}`);
+    // The slowest ones, with what started them: a long one usually overlaps another fault.
+    for (const f of failovers.slice(-3).reverse()) lines.push(`  failover of ${Math.round(f.ms)} ms from ${((f.atMs - originMs) / 1000).toFixed(1)} s: ${f.what}`);
     for (const n of nemesis.notes) lines.push(`note: ${n}`);
     const slowest = register.keys.reduce((m, k) => Math.max(m, k.elapsedMs), 0);
     lines.push(
