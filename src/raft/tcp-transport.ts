@@ -44,6 +44,8 @@ export const transportLimits = Object.freeze({
   snapshotChunksQueuedMax: 16,
   /** A connection attempt that has not completed by then is given up. */
   connectTimeoutMs: 5000,
+  /** An accepted connection that has not said who it is by then is closed. */
+  helloTimeoutMs: 10_000,
   reconnectDelayMsMin: 50,
   reconnectDelayMsMax: 1000,
   keepAliveMs: 10_000,
@@ -344,6 +346,10 @@ export class TcpTransport implements Transport {
     socket.setKeepAlive(true, transportLimits.keepAliveMs);
     let hello: Hello | undefined;
     let snapshot: InboundSnapshot | undefined;
+    const helloTimer = setTimeout(() => {
+      if (hello === undefined) socket.destroy();
+    }, transportLimits.helloTimeoutMs);
+    helloTimer.unref();
     const refuse = (b: Buffer): void => {
       socket.end(b);
       hello = undefined;
@@ -391,7 +397,10 @@ export class TcpTransport implements Transport {
       }
     };
     socket.on('data', onData);
-    socket.on('close', () => snapshot?.abort());
+    socket.on('close', () => {
+      clearTimeout(helloTimer);
+      snapshot?.abort();
+    });
     onData(head.subarray(PREFACE.length));
   }
 
