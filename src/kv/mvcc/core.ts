@@ -62,7 +62,7 @@ export class MvccCore {
   /**
    * Range read (etcd's Range with its v3.4 server-side filtering, sorting and limit).
    * revision 0: current; above current: ERR_FUTURE_REV; below the compacted: ERR_COMPACTED.
-   * Returned KeyValues are shared with the store: never mutate them.
+   * Returned KeyValues are made for the caller (the store keeps its own packed copy).
    */
   range(opts: RangeOptions): RangeResult {
     return this.rangeAtRevision(opts, this.currentRev);
@@ -114,8 +114,11 @@ export class MvccCore {
     const rev = this.currentRev + 1;
     assert(changes[0].main === rev, 'a write txn writes the next revision');
     this.currentRev = rev;
-    this.history.push(changes);
-    this.committed(changes);
+    // An array of exactly its length: the txn's array grew by push() and reserved 17 slots
+    // (~130 bytes more per revision kept; most revisions have one change).
+    const record = changes.length === 1 ? [changes[0]] : changes.slice();
+    this.history.push(record);
+    this.committed(record);
     if (this.listeners.length === 0) return;
     const events: MvccEvent[] = new Array<MvccEvent>(changes.length);
     for (let i = 0; i < changes.length; i++) events[i] = eventOf(changes[i]);
@@ -225,14 +228,15 @@ export class MvccCore {
     const scratch = Buffer.alloc(HASH_SCRATCH_BYTES);
     let h = 0;
     this.index.forEach((ki) => {
+      const key = ki.key;
       for (const en of ki.entries) {
         if (en.main > rev) break;
-        const kv = en.kv;
+        const kv = { key, value: en.value };
         writeUint53(scratch, 0, en.main);
         scratch.writeUInt32BE(en.sub, 8);
-        writeUint53(scratch, 12, kv.createRevision);
-        writeUint53(scratch, 20, kv.version);
-        writeInt53(scratch, 28, kv.lease);
+        writeUint53(scratch, 12, en.createRevision);
+        writeUint53(scratch, 20, en.version);
+        writeInt53(scratch, 28, en.lease);
         scratch[36] = en.tombstone ? 1 : 0;
         scratch.writeUInt32BE(kv.key.length, 37);
         scratch.writeUInt32BE(kv.value.length, 41);

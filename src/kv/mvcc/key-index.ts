@@ -9,9 +9,16 @@
 //                and everything before it
 
 import { assert } from './errors';
+import { EMPTY_BYTES, keyBytes } from './keys';
 import { KeyValue } from './types';
 
-/** One revision of one key: a put (kv is the key's state) or a tombstone (a delete). */
+/**
+ * One revision of one key: a put or a tombstone (a delete). It holds the fields of the key's
+ * state and makes the KeyValue on demand (`kv`): an object per revision kept, and the key and
+ * value as Uint8Arrays with buffers of their own, cost ~450 bytes per revision more than
+ * these fields. The value is kept as a latin1 string (one char per byte), which V8 stores
+ * in its heap with a header of a few words.
+ */
 export class RevEntry {
   /** False once compaction removed the entry from its key's index (history may still hold it). */
   inIndex = true;
@@ -22,12 +29,33 @@ export class RevEntry {
     /** Position of this change inside its write transaction. */
     readonly sub: number,
     readonly tombstone: boolean,
-    /**
-     * Put: the key's state. Tombstone: the DELETE event's kv (key and modRevision set, the
-     * rest zero), as etcd records it.
-     */
-    readonly kv: KeyValue,
+    /** Revision of the key's creation (0 for a tombstone). */
+    readonly createRevision: number,
+    /** The key's version (0 for a tombstone). */
+    readonly version: number,
+    /** The attached lease (0: none). */
+    readonly lease: number,
+    /** The value's bytes as a latin1 string ('' for a tombstone). */
+    readonly valueStr: string,
   ) {}
+
+  /** The value's bytes (a new Buffer on each call). */
+  get value(): Uint8Array {
+    return this.valueStr.length === 0 ? EMPTY_BYTES : keyBytes(this.valueStr);
+  }
+
+  /**
+   * Put: the key's state. Tombstone: the DELETE event's kv (key and modRevision set, the
+   * rest zero), as etcd records it. A new object on each call.
+   */
+  get kv(): KeyValue {
+    return { key: this.ki.key, createRevision: this.createRevision, modRevision: this.main, version: this.version, value: this.value, lease: this.lease };
+  }
+
+  /** The kv without its value (keysOnly). */
+  kvWithoutValue(): KeyValue {
+    return { key: this.ki.key, createRevision: this.createRevision, modRevision: this.main, version: this.version, value: EMPTY_BYTES, lease: this.lease };
+  }
 }
 
 export class KeyIndex {
@@ -38,11 +66,14 @@ export class KeyIndex {
   entries: RevEntry[] = [];
 
   constructor(
-    /** The index key: latin1 string of `key`. */
+    /** The index key: latin1 string of the key's bytes. */
     readonly keyStr: string,
-    /** The key's bytes, shared by every KeyValue of this key. */
-    readonly key: Uint8Array,
   ) {}
+
+  /** The key's bytes (a new Buffer on each call). */
+  get key(): Uint8Array {
+    return keyBytes(this.keyStr);
+  }
 
   /** Index of the last entry with main <= rev, or -1. */
   lastAtOrBefore(rev: number): number {
@@ -62,18 +93,28 @@ export class KeyIndex {
 
   /** The key's state at revision `rev`, or undefined if it did not exist then. */
   at(rev: number): KeyValue | undefined {
+    return this.entryAt(rev)?.kv;
+  }
+
+  /** The put that is the key's state at revision `rev`, or undefined if it did not exist then. */
+  entryAt(rev: number): RevEntry | undefined {
     const i = this.lastAtOrBefore(rev);
     if (i < 0) return undefined;
     const en = this.entries[i];
-    return en.tombstone ? undefined : en.kv;
+    return en.tombstone ? undefined : en;
   }
 
   /** The key's latest state (including changes of a write txn in progress). */
   latest(): KeyValue | undefined {
+    return this.latestEntry()?.kv;
+  }
+
+  /** The put that is the key's latest state, or undefined. */
+  latestEntry(): RevEntry | undefined {
     const e = this.entries;
     if (e.length === 0) return undefined;
     const last = e[e.length - 1];
-    return last.tombstone ? undefined : last.kv;
+    return last.tombstone ? undefined : last;
   }
 
   /**

@@ -21,17 +21,16 @@ import {
   decodeRevision,
   encodeMeta,
   parseRevKey,
-  revisionRecordBytesMax,
+  revisionRecordBytesMaxOf,
   writePut,
   writeRevKey,
   writeTombstone,
 } from './encoding';
 import { MvccError, assert, isMvccError } from './errors';
 import { KeyIndex, RevEntry } from './key-index';
-import { EMPTY_BYTES, keyString, ownedBytes } from './keys';
+import { keyString } from './keys';
 import { dbWriteBufferBytes, defragReaderWaitMsMax, readBatchRecordsMax, restoreBatchBytesMax } from './limits';
 import { DbRecord, decodeSnapshot, encodeSnapshot } from './snapshot-format';
-import { KeyValue } from './types';
 
 type Db = ClassicLevel<Buffer, Buffer>;
 
@@ -110,6 +109,8 @@ export class MvccStore<M = unknown> extends MvccCore {
     } finally {
       await it.close();
     }
+    // Records of exactly their length (push() onto [] reserves 17 slots).
+    for (let i = 0; i < this.history.length; i++) if (this.history[i].length > 0) this.history[i] = this.history[i].slice();
     // Bring the index to the compacted state (drops only what was kept for the history).
     const empty: string[] = [];
     this.index.forEach((ki, keyStr) => {
@@ -132,13 +133,12 @@ export class MvccStore<M = unknown> extends MvccCore {
     const keyStr = keyString(s.key);
     let ki = this.index.get(keyStr);
     if (ki === undefined) {
-      ki = new KeyIndex(keyStr, ownedBytes(s.key));
+      ki = new KeyIndex(keyStr);
       this.index.set(keyStr, ki);
     }
-    const kv: KeyValue = s.tombstone
-      ? { key: ki.key, createRevision: 0, modRevision: main, version: 0, value: EMPTY_BYTES, lease: 0 }
-      : { key: ki.key, createRevision: s.createRevision, modRevision: main, version: s.version, value: ownedBytes(s.value), lease: s.lease };
-    const en = new RevEntry(ki, main, sub, s.tombstone, kv);
+    const en = s.tombstone
+      ? new RevEntry(ki, main, sub, true, 0, 0, 0, '')
+      : new RevEntry(ki, main, sub, false, s.createRevision, s.version, s.lease, keyString(s.value));
     const last = ki.entries.length > 0 ? ki.entries[ki.entries.length - 1] : undefined;
     if (last !== undefined && last.tombstone && en.tombstone) throw new MvccError('ERR_STORE_CORRUPT', 'two deletions in a row');
     ki.append(en, true);
@@ -190,17 +190,17 @@ export class MvccStore<M = unknown> extends MvccCore {
       // Every key and record of the batch goes into one buffer (the batch copies them).
       let bytes = gone.length * REV_KEY_BYTES;
       for (const record of changes) {
-        for (const en of record) bytes += revisionRecordBytesMax(en.kv.key, en.tombstone ? undefined : en.kv.value);
+        for (const en of record) bytes += revisionRecordBytesMaxOf(en.ki.keyStr.length, en.tombstone ? undefined : en.valueStr.length);
       }
       const buf = Buffer.allocUnsafe(bytes);
       let off = 0;
       for (const record of changes) {
         for (const en of record) {
-          const kv = en.kv;
+          const key = en.ki.key;
           const k = off;
           off = writeRevKey(buf, off, en.main, en.sub);
           const v = off;
-          off = en.tombstone ? writeTombstone(buf, off, kv.key) : writePut(buf, off, kv.key, kv.value, kv.lease, kv.createRevision, kv.version);
+          off = en.tombstone ? writeTombstone(buf, off, key) : writePut(buf, off, key, en.value, en.lease, en.createRevision, en.version);
           batch.put(buf.subarray(k, v), buf.subarray(v, off));
         }
       }

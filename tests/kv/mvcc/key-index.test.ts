@@ -1,22 +1,16 @@
 // KeyIndex against the facts of etcd's server/mvcc/key_index_test.go.
 
 import { KeyIndex, RevEntry } from '../../../src/kv/mvcc/key-index';
-import { KeyValue } from '../../../src/kv/mvcc';
-
-const KEY = new Uint8Array([0x66, 0x6f, 0x6f]);
 
 /** `[main, sub, tombstone]` entries; a put's version counts within its generation. */
 function keyIndex(spec: Array<[number, number, boolean]>): KeyIndex {
-  const ki = new KeyIndex('foo', KEY);
+  const ki = new KeyIndex('foo');
   let created = 0;
   let ver = 0;
   for (const [main, sub, tomb] of spec) {
     if (created === 0) created = main;
     ver++;
-    const kv: KeyValue = tomb
-      ? { key: KEY, createRevision: 0, modRevision: main, version: 0, value: new Uint8Array(0), lease: 0 }
-      : { key: KEY, createRevision: created, modRevision: main, version: ver, value: new Uint8Array(0), lease: 0 };
-    ki.append(new RevEntry(ki, main, sub, tomb, kv));
+    ki.append(tomb ? new RevEntry(ki, main, sub, true, 0, 0, 0, '') : new RevEntry(ki, main, sub, false, created, ver, 0, ''));
     if (tomb) {
       created = 0;
       ver = 0;
@@ -142,9 +136,8 @@ describe('KeyIndex (etcd key_index_test facts)', () => {
 
   test('appending out of order or two tombstones in a row is a bug', () => {
     const ki = keyIndex([[5, 0, false]]);
-    const kv = ki.entries[0].kv;
-    expect(() => ki.append(new RevEntry(ki, 5, 0, false, kv))).toThrow(/assertion failed/);
-    ki.append(new RevEntry(ki, 7, 0, true, kv));
-    expect(() => ki.append(new RevEntry(ki, 8, 0, true, kv))).toThrow(/assertion failed/);
+    expect(() => ki.append(new RevEntry(ki, 5, 0, false, 5, 2, 0, 'x'))).toThrow(/assertion failed/);
+    ki.append(new RevEntry(ki, 7, 0, true, 0, 0, 0, ''));
+    expect(() => ki.append(new RevEntry(ki, 8, 0, true, 0, 0, 0, ''))).toThrow(/assertion failed/);
   });
 });
