@@ -97,7 +97,6 @@ export class MvccStore<M = unknown> extends MvccCore {
     if (this.compactRev > this.currentRev) throw new MvccError('ERR_STORE_CORRUPT', 'compacted past the current revision');
     this.historyFirstRev = Math.max(this.compactRev, 1);
     this.history = [];
-    for (let r = this.historyFirstRev; r <= this.currentRev; r++) this.history.push([]);
 
     const it = this.db.iterator({ gte: REV_RANGE_GTE, lt: REV_RANGE_LT });
     try {
@@ -109,8 +108,6 @@ export class MvccStore<M = unknown> extends MvccCore {
     } finally {
       await it.close();
     }
-    // Records of exactly their length (push() onto [] reserves 17 slots).
-    for (let i = 0; i < this.history.length; i++) if (this.history[i].length > 0) this.history[i] = this.history[i].slice();
     // Bring the index to the compacted state (drops only what was kept for the history).
     const empty: string[] = [];
     this.index.forEach((ki, keyStr) => {
@@ -120,9 +117,14 @@ export class MvccStore<M = unknown> extends MvccCore {
       if (ki.isEmpty()) empty.push(keyStr);
     });
     for (const k of empty) this.index.delete(k);
-    for (let r = Math.max(this.compactRev + 1, 2); r <= this.currentRev; r++) {
-      if (this.history[r - this.historyFirstRev].length === 0) throw new MvccError('ERR_STORE_CORRUPT', `no record of revision ${r}`);
+    // Every revision after the compacted one has a record.
+    let want = Math.max(this.compactRev + 1, 2);
+    for (let i = this.historyIndexOf(want); i < this.history.length; i++) {
+      const main = this.history[i].main;
+      if (main === want) want++;
+      else if (main > want) break;
     }
+    if (want <= this.currentRev) throw new MvccError('ERR_STORE_CORRUPT', `no record of revision ${want}`);
     this.checkHistory();
   }
 
@@ -143,9 +145,10 @@ export class MvccStore<M = unknown> extends MvccCore {
     if (last !== undefined && last.tombstone && en.tombstone) throw new MvccError('ERR_STORE_CORRUPT', 'two deletions in a row');
     ki.append(en, true);
     if (main >= this.historyFirstRev) {
-      const record = this.history[main - this.historyFirstRev];
-      if (record.length !== sub) throw new MvccError('ERR_STORE_CORRUPT', `revision ${main} misses sub revisions`);
-      record.push(en);
+      // Records come in (main, sub) order: a revision's subs are 0, 1, 2...
+      const prev = this.history.length > 0 ? this.history[this.history.length - 1] : undefined;
+      if (sub !== (prev !== undefined && prev.main === main ? prev.sub + 1 : 0)) throw new MvccError('ERR_STORE_CORRUPT', `revision ${main} misses sub revisions`);
+      this.history.push(en);
     }
   }
 
