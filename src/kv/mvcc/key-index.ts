@@ -60,10 +60,12 @@ export class RevEntry {
 
 export class KeyIndex {
   /**
+   * The key's revisions: one entry alone (most keys: no array, ~56 bytes less per key) or an
+   * array of two or more. Empty: undefined.
    * invariant: ordered by (main, sub), strictly increasing.
    * invariant: a tombstone follows a put (never first, never after a tombstone).
    */
-  entries: RevEntry[] = [];
+  private e: RevEntry | RevEntry[] | undefined = undefined;
 
   constructor(
     /** The index key: latin1 string of the key's bytes. */
@@ -75,11 +77,19 @@ export class KeyIndex {
     return keyBytes(this.keyStr);
   }
 
+  /** The key's revisions in order (a new array when there is one). */
+  get entries(): readonly RevEntry[] {
+    const e = this.e;
+    return e === undefined ? [] : e instanceof RevEntry ? [e] : e;
+  }
+
   /** Index of the last entry with main <= rev, or -1. */
   lastAtOrBefore(rev: number): number {
-    const e = this.entries;
+    const e = this.e;
+    if (e === undefined) return -1;
+    if (e instanceof RevEntry) return e.main <= rev ? 0 : -1;
     let hi = e.length - 1;
-    if (hi < 0 || e[hi].main <= rev) return hi; // the common case: reading the latest
+    if (e[hi].main <= rev) return hi; // the common case: reading the latest
     let lo = 0;
     if (e[0].main > rev) return -1;
     // invariant: e[lo].main <= rev < e[hi].main
@@ -100,7 +110,8 @@ export class KeyIndex {
   entryAt(rev: number): RevEntry | undefined {
     const i = this.lastAtOrBefore(rev);
     if (i < 0) return undefined;
-    const en = this.entries[i];
+    const e = this.e!;
+    const en = e instanceof RevEntry ? e : e[i];
     return en.tombstone ? undefined : en;
   }
 
@@ -111,10 +122,14 @@ export class KeyIndex {
 
   /** The put that is the key's latest state, or undefined. */
   latestEntry(): RevEntry | undefined {
-    const e = this.entries;
-    if (e.length === 0) return undefined;
-    const last = e[e.length - 1];
-    return last.tombstone ? undefined : last;
+    const last = this.last();
+    return last === undefined || last.tombstone ? undefined : last;
+  }
+
+  /** The key's last revision (put or tombstone), or undefined. */
+  last(): RevEntry | undefined {
+    const e = this.e;
+    return e === undefined || e instanceof RevEntry ? e : e[e.length - 1];
   }
 
   /**
@@ -122,19 +137,18 @@ export class KeyIndex {
    * tombstone at the compacted revision that compaction will drop again (kept for history).
    */
   append(en: RevEntry, replaying = false): void {
-    const e = this.entries;
-    if (e.length > 0) {
-      const last = e[e.length - 1];
+    const e = this.e;
+    const last = this.last();
+    if (last !== undefined) {
       assert(en.main > last.main || (en.main === last.main && en.sub > last.sub), 'revisions of a key increase');
       assert(!(en.tombstone && last.tombstone), 'a tombstone follows a put');
     } else {
       assert(replaying || !en.tombstone, 'a tombstone follows a put');
-      // A literal of one: push() onto an empty array reserves 17 slots (~130 bytes more per
-      // key, and most keys have few revisions).
-      this.entries = [en];
-      return;
     }
-    e.push(en);
+    if (e === undefined) this.e = en;
+    // A literal: push() onto a short array reserves 17 slots (~130 bytes more per key).
+    else if (e instanceof RevEntry) this.e = [e, en];
+    else e.push(en);
   }
 
   /**
@@ -144,17 +158,19 @@ export class KeyIndex {
   compact(rev: number, dropped: (en: RevEntry) => void): void {
     const i = this.lastAtOrBefore(rev);
     if (i < 0) return;
-    const n = this.entries[i].tombstone ? i + 1 : i;
+    const entries = this.entries;
+    const n = entries[i].tombstone ? i + 1 : i;
     if (n === 0) return;
     for (let j = 0; j < n; j++) {
-      const en = this.entries[j];
+      const en = entries[j];
       en.inIndex = false;
       dropped(en);
     }
-    this.entries = this.entries.slice(n);
+    const rest = entries.length - n;
+    this.e = rest === 0 ? undefined : rest === 1 ? entries[n] : entries.slice(n);
   }
 
   isEmpty(): boolean {
-    return this.entries.length === 0;
+    return this.e === undefined;
   }
 }

@@ -141,7 +141,7 @@ export class MvccStore<M = unknown> extends MvccCore {
     const en = s.tombstone
       ? new RevEntry(ki, main, sub, true, 0, 0, 0, '')
       : new RevEntry(ki, main, sub, false, s.createRevision, s.version, s.lease, keyString(s.value));
-    const last = ki.entries.length > 0 ? ki.entries[ki.entries.length - 1] : undefined;
+    const last = ki.last();
     if (last !== undefined && last.tombstone && en.tombstone) throw new MvccError('ERR_STORE_CORRUPT', 'two deletions in a row');
     ki.append(en, true);
     if (main >= this.historyFirstRev) {

@@ -122,6 +122,32 @@ describe('KeyIndex (etcd key_index_test facts)', () => {
     expect(all.filter((e) => !e.inIndex).length).toBe(6);
   });
 
+  test('a key alone in its index, then with more revisions, then alone again after compaction', () => {
+    // One revision is held without an array; the reads must not tell the difference.
+    const ki = keyIndex([[3, 0, false]]);
+    expect(label(ki)).toEqual(['3.0']);
+    expect(ki.at(2)).toBeUndefined();
+    expect(ki.at(3)?.version).toBe(1);
+    expect(ki.latestEntry()?.main).toBe(3);
+    ki.append(new RevEntry(ki, 5, 0, false, 3, 2, 0, 'v'));
+    ki.append(new RevEntry(ki, 7, 1, true, 0, 0, 0, ''));
+    expect(label(ki)).toEqual(['3.0', '5.0', '7.1t']);
+    expect(ki.at(6)?.version).toBe(2);
+    expect(ki.latest()).toBeUndefined();
+    ki.compact(5, () => undefined);
+    expect(label(ki)).toEqual(['5.0', '7.1t']);
+    ki.append(new RevEntry(ki, 9, 0, false, 9, 1, 0, 'w'));
+    ki.compact(8, () => undefined);
+    expect(label(ki)).toEqual(['9.0']);
+    expect(Buffer.from(ki.at(9)!.value).toString()).toBe('w');
+    expect(ki.at(8)).toBeUndefined();
+    ki.append(new RevEntry(ki, 10, 0, true, 0, 0, 0, ''));
+    ki.compact(10, () => undefined);
+    expect(ki.isEmpty()).toBe(true);
+    expect(ki.entries).toEqual([]);
+    expect(ki.at(10)).toBeUndefined();
+  });
+
   test('compaction past the last modification keeps the latest put', () => {
     // TestKeyIndexCompactOnFurtherRev
     const ki = keyIndex([
