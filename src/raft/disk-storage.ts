@@ -9,7 +9,7 @@ import { Packr } from 'msgpackr';
 import { assert, RaftError } from './errors';
 import { InitialState, MemoryStorage, Storage } from './storage';
 import { ConfState, emptyConfState, emptyHardState, Entry, HardState, NodeId, Snapshot, SnapshotMetadata } from './types';
-import { entriesLimitedBySize } from './util';
+import { EntryArena } from './entry-arena';
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
@@ -41,8 +41,8 @@ export interface SaveRequest {
 export class DiskStorage implements Storage {
   private hardState: HardState = { ...emptyHardState };
   private snapMeta: SnapshotMetadata = { index: 0, term: 0, confState: emptyConfState() };
-  // invariant: ents[i].index === snapMeta.index + 1 + i
-  private ents: Entry[] = [];
+  // invariant: ents.firstIndex === snapMeta.index + 1
+  private ents = new EntryArena(1);
   private startConfState: ConfState | undefined;
   /** The hard state in memory has a commit index not written yet (see save). */
   private hardStateUnwritten = false;
@@ -59,6 +59,7 @@ export class DiskStorage implements Storage {
     if (hs) s.hardState = packr.unpack(hs) as HardState;
     const sm = await db.get(keySnapshot);
     if (sm) s.snapMeta = packr.unpack(sm) as SnapshotMetadata;
+    s.ents.reset(s.snapMeta.index + 1);
     let expected = s.snapMeta.index + 1;
     for await (const [k, v] of db.iterator({ gte: entryKey(expected), lt: Buffer.from([entryPrefix + 1]) })) {
       const index = Number(k.readBigUInt64BE(1));
@@ -110,14 +111,14 @@ export class DiskStorage implements Storage {
     const offset = this.snapMeta.index + 1;
     if (lo < offset) throw new RaftError('ERR_COMPACTED');
     if (hi > this.lastIndex() + 1) throw new RaftError('ERR_UNAVAILABLE', `entries' hi(${hi}) is out of bound lastindex(${this.lastIndex()})`);
-    return entriesLimitedBySize(this.ents.slice(lo - offset, hi - offset), maxBytes);
+    return this.ents.slice(lo, hi, maxBytes);
   }
 
   term(i: number): number {
     if (i === this.snapMeta.index) return this.snapMeta.term;
     if (i < this.snapMeta.index) throw new RaftError('ERR_COMPACTED');
     if (i > this.lastIndex()) throw new RaftError('ERR_UNAVAILABLE');
-    return this.ents[i - this.snapMeta.index - 1].term;
+    return this.ents.term(i);
   }
 
   firstIndex(): number {
@@ -146,9 +147,9 @@ export class DiskStorage implements Storage {
     const batch = this.db.batch();
     if (req.snapshot && req.snapshot.metadata.index > this.snapMeta.index) {
       const m = req.snapshot.metadata;
-      for (const e of this.ents) batch.del(entryKey(e.index));
+      for (let i = this.ents.firstIndex; i <= this.ents.lastIndex; i++) batch.del(entryKey(i));
       this.snapMeta = { index: m.index, term: m.term, confState: cloneCs(m.confState) };
-      this.ents = [];
+      this.ents.reset(m.index + 1);
       batch.put(keySnapshot, packr.pack(this.snapMeta));
     }
     if (req.entries.length > 0) {
@@ -161,8 +162,8 @@ export class DiskStorage implements Storage {
         // Entries past the new ones are a conflicting suffix: delete them on disk too.
         const newLast = entries[entries.length - 1].index;
         for (let i = newLast + 1; i <= this.lastIndex(); i++) batch.del(entryKey(i));
-        // Appending at the end is the common case: no copy of the in-memory log.
-        if (at < this.ents.length) this.ents.length = at;
+        // Appending at the end is the common case: nothing to truncate.
+        if (at < this.ents.length) this.ents.truncateFrom(entries[0].index);
         for (const e of entries) this.ents.push(e);
         for (const e of entries) {
           const stored: StoredEntry = { t: e.term, y: e.type, d: e.data };
@@ -213,11 +214,11 @@ export class DiskStorage implements Storage {
     assert(compactIndex <= this.lastIndex(), `compact ${compactIndex} is out of bound lastindex(${this.lastIndex()})`);
     const batch = this.db.batch();
     const dropCount = compactIndex - this.snapMeta.index;
-    for (let i = 0; i < dropCount; i++) batch.del(entryKey(this.ents[i].index));
+    for (let i = 0; i < dropCount; i++) batch.del(entryKey(this.snapMeta.index + 1 + i));
     // The log now starts after compactIndex: the snapshot point recorded is the compaction
     // point with its term; the confState is the one at meta.index, which is at least as new.
     const term = this.term(compactIndex);
-    this.ents = this.ents.slice(dropCount);
+    this.ents.dropBefore(compactIndex + 1);
     this.snapMeta = { index: compactIndex, term, confState: cloneCs(meta.confState) };
     batch.put(keySnapshot, packr.pack(this.snapMeta));
     this.writing = this.writeBatch(batch, true);

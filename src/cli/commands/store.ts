@@ -1,6 +1,7 @@
 // `skiff store`: one member of the etcd-compatible store, started with etcd's own flags
 // (also read from ETCD_* environment variables, as etcd does).
 
+import * as v8 from 'node:v8';
 import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 
@@ -147,6 +148,14 @@ export const storeCommand: CommandModule<object, StoreArgs> = {
       }
       throw e;
     }
+    // V8's memory-saving heap policy: the heap grows by smaller factors and full collections
+    // come sooner, which also frees dead Buffers' native memory sooner (V8 otherwise lets up
+    // to 64 MiB of it pile up between collections). Measured after loading 100k keys of
+    // 256 bytes: 191-211 MiB RSS per member instead of 235-278 (heap 80 MiB committed
+    // instead of 120-130). The price is CPU: loading 30k keys took ~15-25% more member CPU
+    // (more full collections). Set before anything big is allocated; it is read at run time.
+    // SKIFF_V8_OPTIMIZE_FOR_SIZE=0 leaves V8's default policy (speed over memory).
+    if (process.env.SKIFF_V8_OPTIMIZE_FOR_SIZE !== '0') v8.setFlagsFromString('--optimize-for-size');
     const logger = createLogger({ name: config.name, level: config.logLevel });
     const server = await EtcdServer.start(config, logger);
     let stopping = false;

@@ -33,13 +33,15 @@ export class MvccCore {
   /** 0: never compacted. */
   protected compactRev = 0;
   /**
-   * The changes of each revision in [historyFirstRev, currentRev], in sub order; kept for
+   * The changes of every revision in [historyFirstRev, currentRev], in (main, sub) order, in
+   * one flat array (an array per revision cost ~56 bytes more per revision); kept for
    * watchers catching up. Holds entries compaction removed from the index only at
    * historyFirstRev = compactRev (so that a watch from the compacted revision is complete).
+   * Every revision >= 2 in the range has at least one change.
    * invariant: historyFirstRev === max(compactRev, 1)
-   * invariant: historyFirstRev + history.length === currentRev + 1
+   * invariant: history is empty or its last entry is of currentRev
    */
-  protected history: RevEntry[][] = [[]];
+  protected history: RevEntry[] = [];
   protected historyFirstRev = INITIAL_REVISION;
   private openTxn: WriteTxn | undefined;
   private listeners: RevisionListener[] = [];
@@ -62,7 +64,7 @@ export class MvccCore {
   /**
    * Range read (etcd's Range with its v3.4 server-side filtering, sorting and limit).
    * revision 0: current; above current: ERR_FUTURE_REV; below the compacted: ERR_COMPACTED.
-   * Returned KeyValues are shared with the store: never mutate them.
+   * Returned KeyValues are made for the caller (the store keeps its own packed copy).
    */
   range(opts: RangeOptions): RangeResult {
     return this.rangeAtRevision(opts, this.currentRev);
@@ -114,7 +116,7 @@ export class MvccCore {
     const rev = this.currentRev + 1;
     assert(changes[0].main === rev, 'a write txn writes the next revision');
     this.currentRev = rev;
-    this.history.push(changes);
+    for (const en of changes) this.history.push(en);
     this.committed(changes);
     if (this.listeners.length === 0) return;
     const events: MvccEvent[] = new Array<MvccEvent>(changes.length);
@@ -159,16 +161,13 @@ export class MvccCore {
     this.checkWritable();
     if (rev <= this.compactRev) throw new MvccError('ERR_COMPACTED');
     if (rev > this.currentRev) throw new MvccError('ERR_FUTURE_REV');
-    const dropRevs = rev - this.historyFirstRev; // history records [historyFirstRev, rev) leave
+    const h = this.history;
+    const drop = this.historyIndexOf(rev); // the changes of revisions [historyFirstRev, rev) leave
     // Entries compaction removed from the index earlier were kept only for these records.
-    for (let i = 0; i < dropRevs; i++) {
-      for (const en of this.history[i]) if (!en.inIndex) this.recordGone(en);
-    }
+    for (let i = 0; i < drop; i++) if (!h[i].inIndex) this.recordGone(h[i]);
     // Only keys written after the last compaction can have anything left to compact.
     const touched = new Set<KeyIndex>();
-    for (let r = Math.max(this.compactRev + 1, this.historyFirstRev); r <= rev; r++) {
-      for (const en of this.history[r - this.historyFirstRev]) touched.add(en.ki);
-    }
+    for (let i = this.historyIndexOf(this.compactRev + 1); i < h.length && h[i].main <= rev; i++) touched.add(h[i].ki);
     const gone = (en: RevEntry): void => {
       // Entries of revision `rev` itself stay in history, so their records stay too.
       if (en.main < rev) this.recordGone(en);
@@ -177,7 +176,7 @@ export class MvccCore {
       ki.compact(rev, gone);
       if (ki.isEmpty() && this.index.get(ki.keyStr) === ki) this.index.delete(ki.keyStr);
     }
-    this.history.splice(0, dropRevs);
+    this.history = h.slice(drop);
     this.historyFirstRev = rev;
     this.compactRev = rev;
     this.checkHistory();
@@ -197,10 +196,12 @@ export class MvccCore {
     const eventsMax = q.eventsMax ?? 0;
     const revisions: RevisionEvents[] = [];
     let n = 0;
-    for (let r = from; r <= to; r++) {
-      const record = this.history[r - this.historyFirstRev];
+    const h = this.history;
+    for (let i = this.historyIndexOf(from); i < h.length && h[i].main <= to; ) {
+      const r = h[i].main;
       let events: MvccEvent[] | undefined;
-      for (const en of record) {
+      for (; i < h.length && h[i].main === r; i++) {
+        const en = h[i];
         if (span !== undefined && !spanContains(span, en.ki.keyStr)) continue;
         (events ??= []).push(eventOf(en));
       }
@@ -210,6 +211,19 @@ export class MvccCore {
       if (eventsMax > 0 && n >= eventsMax) return { revisions, nextRevision: r + 1 };
     }
     return { revisions, nextRevision: Math.max(to + 1, from) };
+  }
+
+  /** Position in history of the first change of revision `rev` or later (history.length if none). */
+  protected historyIndexOf(rev: number): number {
+    const h = this.history;
+    let lo = 0;
+    let hi = h.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (h[mid].main < rev) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /**
@@ -225,14 +239,15 @@ export class MvccCore {
     const scratch = Buffer.alloc(HASH_SCRATCH_BYTES);
     let h = 0;
     this.index.forEach((ki) => {
+      const key = ki.key;
       for (const en of ki.entries) {
         if (en.main > rev) break;
-        const kv = en.kv;
+        const kv = { key, value: en.value };
         writeUint53(scratch, 0, en.main);
         scratch.writeUInt32BE(en.sub, 8);
-        writeUint53(scratch, 12, kv.createRevision);
-        writeUint53(scratch, 20, kv.version);
-        writeInt53(scratch, 28, kv.lease);
+        writeUint53(scratch, 12, en.createRevision);
+        writeUint53(scratch, 20, en.version);
+        writeInt53(scratch, 28, en.lease);
         scratch[36] = en.tombstone ? 1 : 0;
         scratch.writeUInt32BE(kv.key.length, 37);
         scratch.writeUInt32BE(kv.value.length, 41);
@@ -263,7 +278,9 @@ export class MvccCore {
 
   protected checkHistory(): void {
     assert(this.historyFirstRev === Math.max(this.compactRev, 1), 'history starts at the compacted revision');
-    assert(this.historyFirstRev + this.history.length === this.currentRev + 1, 'history ends at the current revision');
+    const h = this.history;
+    assert(h.length === 0 ? this.currentRev === 1 || this.currentRev === this.compactRev : h[h.length - 1].main === this.currentRev, 'history ends at the current revision');
+    assert(h.length === 0 || h[0].main >= this.historyFirstRev, 'history starts at the compacted revision');
   }
 }
 

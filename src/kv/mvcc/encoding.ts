@@ -70,7 +70,12 @@ export interface StoredRevision {
 
 /** Upper bound of the bytes of a revision key plus its record. */
 export function revisionRecordBytesMax(key: Uint8Array, value: Uint8Array | undefined): number {
-  return REV_KEY_BYTES + 1 + 5 + key.length + (value === undefined ? 0 : 5 + value.length + 3 * 9);
+  return revisionRecordBytesMaxOf(key.length, value?.length);
+}
+
+/** revisionRecordBytesMax from the key's and value's lengths (value undefined: a tombstone). */
+export function revisionRecordBytesMaxOf(keyBytes: number, valueBytes: number | undefined): number {
+  return REV_KEY_BYTES + 1 + 5 + keyBytes + (valueBytes === undefined ? 0 : 5 + valueBytes + 3 * 9);
 }
 
 /** Writes the revision key at `off`; returns the offset after it. */

@@ -18,8 +18,9 @@
 //   store.hashKV(rev)                     // HashKV
 //   store.writeSnapshot(meta) / MvccStore.restoreSnapshot(dir, chunks) // Raft snapshots
 //
-// Everything but open/flush/snapshot/close is synchronous and deterministic. KeyValues and
-// events handed out are shared with the store: never mutate them.
+// Everything but open/flush/snapshot/close is synchronous and deterministic. KeyValues are
+// made on demand (the index keeps keys and values packed); events handed to listeners are
+// shared between them: never mutate them.
 
 export { MvccStore } from './store';
 export { MvccCore, INITIAL_REVISION } from './core';

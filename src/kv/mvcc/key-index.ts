@@ -9,9 +9,16 @@
 //                and everything before it
 
 import { assert } from './errors';
+import { EMPTY_BYTES, keyBytes } from './keys';
 import { KeyValue } from './types';
 
-/** One revision of one key: a put (kv is the key's state) or a tombstone (a delete). */
+/**
+ * One revision of one key: a put or a tombstone (a delete). It holds the fields of the key's
+ * state and makes the KeyValue on demand (`kv`): an object per revision kept, and the key and
+ * value as Uint8Arrays with buffers of their own, cost ~450 bytes per revision more than
+ * these fields. The value is kept as a latin1 string (one char per byte), which V8 stores
+ * in its heap with a header of a few words.
+ */
 export class RevEntry {
   /** False once compaction removed the entry from its key's index (history may still hold it). */
   inIndex = true;
@@ -22,33 +29,67 @@ export class RevEntry {
     /** Position of this change inside its write transaction. */
     readonly sub: number,
     readonly tombstone: boolean,
-    /**
-     * Put: the key's state. Tombstone: the DELETE event's kv (key and modRevision set, the
-     * rest zero), as etcd records it.
-     */
-    readonly kv: KeyValue,
+    /** Revision of the key's creation (0 for a tombstone). */
+    readonly createRevision: number,
+    /** The key's version (0 for a tombstone). */
+    readonly version: number,
+    /** The attached lease (0: none). */
+    readonly lease: number,
+    /** The value's bytes as a latin1 string ('' for a tombstone). */
+    readonly valueStr: string,
   ) {}
+
+  /** The value's bytes (a new Buffer on each call). */
+  get value(): Uint8Array {
+    return this.valueStr.length === 0 ? EMPTY_BYTES : keyBytes(this.valueStr);
+  }
+
+  /**
+   * Put: the key's state. Tombstone: the DELETE event's kv (key and modRevision set, the
+   * rest zero), as etcd records it. A new object on each call.
+   */
+  get kv(): KeyValue {
+    return { key: this.ki.key, createRevision: this.createRevision, modRevision: this.main, version: this.version, value: this.value, lease: this.lease };
+  }
+
+  /** The kv without its value (keysOnly). */
+  kvWithoutValue(): KeyValue {
+    return { key: this.ki.key, createRevision: this.createRevision, modRevision: this.main, version: this.version, value: EMPTY_BYTES, lease: this.lease };
+  }
 }
 
 export class KeyIndex {
   /**
+   * The key's revisions: one entry alone (most keys: no array, ~56 bytes less per key) or an
+   * array of two or more. Empty: undefined.
    * invariant: ordered by (main, sub), strictly increasing.
    * invariant: a tombstone follows a put (never first, never after a tombstone).
    */
-  entries: RevEntry[] = [];
+  private e: RevEntry | RevEntry[] | undefined = undefined;
 
   constructor(
-    /** The index key: latin1 string of `key`. */
+    /** The index key: latin1 string of the key's bytes. */
     readonly keyStr: string,
-    /** The key's bytes, shared by every KeyValue of this key. */
-    readonly key: Uint8Array,
   ) {}
+
+  /** The key's bytes (a new Buffer on each call). */
+  get key(): Uint8Array {
+    return keyBytes(this.keyStr);
+  }
+
+  /** The key's revisions in order (a new array when there is one). */
+  get entries(): readonly RevEntry[] {
+    const e = this.e;
+    return e === undefined ? [] : e instanceof RevEntry ? [e] : e;
+  }
 
   /** Index of the last entry with main <= rev, or -1. */
   lastAtOrBefore(rev: number): number {
-    const e = this.entries;
+    const e = this.e;
+    if (e === undefined) return -1;
+    if (e instanceof RevEntry) return e.main <= rev ? 0 : -1;
     let hi = e.length - 1;
-    if (hi < 0 || e[hi].main <= rev) return hi; // the common case: reading the latest
+    if (e[hi].main <= rev) return hi; // the common case: reading the latest
     let lo = 0;
     if (e[0].main > rev) return -1;
     // invariant: e[lo].main <= rev < e[hi].main
@@ -62,18 +103,33 @@ export class KeyIndex {
 
   /** The key's state at revision `rev`, or undefined if it did not exist then. */
   at(rev: number): KeyValue | undefined {
+    return this.entryAt(rev)?.kv;
+  }
+
+  /** The put that is the key's state at revision `rev`, or undefined if it did not exist then. */
+  entryAt(rev: number): RevEntry | undefined {
     const i = this.lastAtOrBefore(rev);
     if (i < 0) return undefined;
-    const en = this.entries[i];
-    return en.tombstone ? undefined : en.kv;
+    const e = this.e!;
+    const en = e instanceof RevEntry ? e : e[i];
+    return en.tombstone ? undefined : en;
   }
 
   /** The key's latest state (including changes of a write txn in progress). */
   latest(): KeyValue | undefined {
-    const e = this.entries;
-    if (e.length === 0) return undefined;
-    const last = e[e.length - 1];
-    return last.tombstone ? undefined : last.kv;
+    return this.latestEntry()?.kv;
+  }
+
+  /** The put that is the key's latest state, or undefined. */
+  latestEntry(): RevEntry | undefined {
+    const last = this.last();
+    return last === undefined || last.tombstone ? undefined : last;
+  }
+
+  /** The key's last revision (put or tombstone), or undefined. */
+  last(): RevEntry | undefined {
+    const e = this.e;
+    return e === undefined || e instanceof RevEntry ? e : e[e.length - 1];
   }
 
   /**
@@ -81,19 +137,18 @@ export class KeyIndex {
    * tombstone at the compacted revision that compaction will drop again (kept for history).
    */
   append(en: RevEntry, replaying = false): void {
-    const e = this.entries;
-    if (e.length > 0) {
-      const last = e[e.length - 1];
+    const e = this.e;
+    const last = this.last();
+    if (last !== undefined) {
       assert(en.main > last.main || (en.main === last.main && en.sub > last.sub), 'revisions of a key increase');
       assert(!(en.tombstone && last.tombstone), 'a tombstone follows a put');
     } else {
       assert(replaying || !en.tombstone, 'a tombstone follows a put');
-      // A literal of one: push() onto an empty array reserves 17 slots (~130 bytes more per
-      // key, and most keys have few revisions).
-      this.entries = [en];
-      return;
     }
-    e.push(en);
+    if (e === undefined) this.e = en;
+    // A literal: push() onto a short array reserves 17 slots (~130 bytes more per key).
+    else if (e instanceof RevEntry) this.e = [e, en];
+    else e.push(en);
   }
 
   /**
@@ -103,17 +158,19 @@ export class KeyIndex {
   compact(rev: number, dropped: (en: RevEntry) => void): void {
     const i = this.lastAtOrBefore(rev);
     if (i < 0) return;
-    const n = this.entries[i].tombstone ? i + 1 : i;
+    const entries = this.entries;
+    const n = entries[i].tombstone ? i + 1 : i;
     if (n === 0) return;
     for (let j = 0; j < n; j++) {
-      const en = this.entries[j];
+      const en = entries[j];
       en.inIndex = false;
       dropped(en);
     }
-    this.entries = this.entries.slice(n);
+    const rest = entries.length - n;
+    this.e = rest === 0 ? undefined : rest === 1 ? entries[n] : entries.slice(n);
   }
 
   isEmpty(): boolean {
-    return this.entries.length === 0;
+    return this.e === undefined;
   }
 }

@@ -8,9 +8,9 @@
 // - countOnly returns no kvs; keysOnly returns kvs without values.
 
 import BTree from 'sorted-btree';
-import { KeyIndex } from './key-index';
-import { EMPTY_BYTES, compareBytes, keySpan } from './keys';
-import { KeyValue, RangeOptions, RangeResult, SortTarget } from './types';
+import { KeyIndex, RevEntry } from './key-index';
+import { keySpan } from './keys';
+import { RangeOptions, RangeResult, SortTarget } from './types';
 
 export function rangeAt(index: BTree<string, KeyIndex>, opts: RangeOptions, rev: number): RangeResult {
   const limit = opts.limit !== undefined && opts.limit > 0 ? opts.limit : 0;
@@ -26,9 +26,10 @@ export function rangeAt(index: BTree<string, KeyIndex>, opts: RangeOptions, rev:
   const readMax = requestedOrder !== 'NONE' || filtered || limit === 0 ? 0 : limit + 1;
 
   let count = 0;
-  let kvs: KeyValue[] = [];
+  // The revision entries first; KeyValues are made only for those returned.
+  let kvs: RevEntry[] = [];
   const visit = (ki: KeyIndex): void => {
-    const kv = ki.at(rev);
+    const kv = ki.entryAt(rev);
     if (kv === undefined) return;
     count++;
     if (!countOnly && (readMax === 0 || kvs.length < readMax)) kvs.push(kv);
@@ -52,8 +53,8 @@ export function rangeAt(index: BTree<string, KeyIndex>, opts: RangeOptions, rev:
   }
   if (countOnly) return { kvs: [], count, more: false };
 
-  if (maxMod !== 0) kvs = kvs.filter((kv) => kv.modRevision <= maxMod);
-  if (minMod !== 0) kvs = kvs.filter((kv) => kv.modRevision >= minMod);
+  if (maxMod !== 0) kvs = kvs.filter((kv) => kv.main <= maxMod);
+  if (minMod !== 0) kvs = kvs.filter((kv) => kv.main >= minMod);
   if (maxCreate !== 0) kvs = kvs.filter((kv) => kv.createRevision <= maxCreate);
   if (minCreate !== 0) kvs = kvs.filter((kv) => kv.createRevision >= minCreate);
 
@@ -69,32 +70,26 @@ export function rangeAt(index: BTree<string, KeyIndex>, opts: RangeOptions, rev:
     kvs.length = limit;
     more = true;
   }
-  if (opts.keysOnly === true) kvs = kvs.map(withoutValue);
-  return { kvs, count, more };
+  const out = opts.keysOnly === true ? kvs.map((en) => en.kvWithoutValue()) : kvs.map((en) => en.kv);
+  return { kvs: out, count, more };
 }
 
-function comparator(target: SortTarget): (a: KeyValue, b: KeyValue) => number {
+// Keys and values are latin1 strings (one char per byte): string order is byte order.
+function comparator(target: SortTarget): (a: RevEntry, b: RevEntry) => number {
   switch (target) {
     case 'KEY':
-      return (a, b) => compareBytes(a.key, b.key);
+      return (a, b) => compareStrings(a.ki.keyStr, b.ki.keyStr);
     case 'VERSION':
       return (a, b) => a.version - b.version;
     case 'CREATE':
       return (a, b) => a.createRevision - b.createRevision;
     case 'MOD':
-      return (a, b) => a.modRevision - b.modRevision;
+      return (a, b) => a.main - b.main;
     case 'VALUE':
-      return (a, b) => compareBytes(a.value, b.value);
+      return (a, b) => compareStrings(a.valueStr, b.valueStr);
   }
 }
 
-function withoutValue(kv: KeyValue): KeyValue {
-  return {
-    key: kv.key,
-    createRevision: kv.createRevision,
-    modRevision: kv.modRevision,
-    version: kv.version,
-    value: EMPTY_BYTES,
-    lease: kv.lease,
-  };
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

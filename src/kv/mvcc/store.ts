@@ -21,17 +21,16 @@ import {
   decodeRevision,
   encodeMeta,
   parseRevKey,
-  revisionRecordBytesMax,
+  revisionRecordBytesMaxOf,
   writePut,
   writeRevKey,
   writeTombstone,
 } from './encoding';
 import { MvccError, assert, isMvccError } from './errors';
 import { KeyIndex, RevEntry } from './key-index';
-import { EMPTY_BYTES, keyString, ownedBytes } from './keys';
+import { keyString } from './keys';
 import { dbWriteBufferBytes, defragReaderWaitMsMax, readBatchRecordsMax, restoreBatchBytesMax } from './limits';
 import { DbRecord, decodeSnapshot, encodeSnapshot } from './snapshot-format';
-import { KeyValue } from './types';
 
 type Db = ClassicLevel<Buffer, Buffer>;
 
@@ -98,7 +97,6 @@ export class MvccStore<M = unknown> extends MvccCore {
     if (this.compactRev > this.currentRev) throw new MvccError('ERR_STORE_CORRUPT', 'compacted past the current revision');
     this.historyFirstRev = Math.max(this.compactRev, 1);
     this.history = [];
-    for (let r = this.historyFirstRev; r <= this.currentRev; r++) this.history.push([]);
 
     const it = this.db.iterator({ gte: REV_RANGE_GTE, lt: REV_RANGE_LT });
     try {
@@ -119,9 +117,14 @@ export class MvccStore<M = unknown> extends MvccCore {
       if (ki.isEmpty()) empty.push(keyStr);
     });
     for (const k of empty) this.index.delete(k);
-    for (let r = Math.max(this.compactRev + 1, 2); r <= this.currentRev; r++) {
-      if (this.history[r - this.historyFirstRev].length === 0) throw new MvccError('ERR_STORE_CORRUPT', `no record of revision ${r}`);
+    // Every revision after the compacted one has a record.
+    let want = Math.max(this.compactRev + 1, 2);
+    for (let i = this.historyIndexOf(want); i < this.history.length; i++) {
+      const main = this.history[i].main;
+      if (main === want) want++;
+      else if (main > want) break;
     }
+    if (want <= this.currentRev) throw new MvccError('ERR_STORE_CORRUPT', `no record of revision ${want}`);
     this.checkHistory();
   }
 
@@ -132,20 +135,20 @@ export class MvccStore<M = unknown> extends MvccCore {
     const keyStr = keyString(s.key);
     let ki = this.index.get(keyStr);
     if (ki === undefined) {
-      ki = new KeyIndex(keyStr, ownedBytes(s.key));
+      ki = new KeyIndex(keyStr);
       this.index.set(keyStr, ki);
     }
-    const kv: KeyValue = s.tombstone
-      ? { key: ki.key, createRevision: 0, modRevision: main, version: 0, value: EMPTY_BYTES, lease: 0 }
-      : { key: ki.key, createRevision: s.createRevision, modRevision: main, version: s.version, value: ownedBytes(s.value), lease: s.lease };
-    const en = new RevEntry(ki, main, sub, s.tombstone, kv);
-    const last = ki.entries.length > 0 ? ki.entries[ki.entries.length - 1] : undefined;
+    const en = s.tombstone
+      ? new RevEntry(ki, main, sub, true, 0, 0, 0, '')
+      : new RevEntry(ki, main, sub, false, s.createRevision, s.version, s.lease, keyString(s.value));
+    const last = ki.last();
     if (last !== undefined && last.tombstone && en.tombstone) throw new MvccError('ERR_STORE_CORRUPT', 'two deletions in a row');
     ki.append(en, true);
     if (main >= this.historyFirstRev) {
-      const record = this.history[main - this.historyFirstRev];
-      if (record.length !== sub) throw new MvccError('ERR_STORE_CORRUPT', `revision ${main} misses sub revisions`);
-      record.push(en);
+      // Records come in (main, sub) order: a revision's subs are 0, 1, 2...
+      const prev = this.history.length > 0 ? this.history[this.history.length - 1] : undefined;
+      if (sub !== (prev !== undefined && prev.main === main ? prev.sub + 1 : 0)) throw new MvccError('ERR_STORE_CORRUPT', `revision ${main} misses sub revisions`);
+      this.history.push(en);
     }
   }
 
@@ -190,17 +193,17 @@ export class MvccStore<M = unknown> extends MvccCore {
       // Every key and record of the batch goes into one buffer (the batch copies them).
       let bytes = gone.length * REV_KEY_BYTES;
       for (const record of changes) {
-        for (const en of record) bytes += revisionRecordBytesMax(en.kv.key, en.tombstone ? undefined : en.kv.value);
+        for (const en of record) bytes += revisionRecordBytesMaxOf(en.ki.keyStr.length, en.tombstone ? undefined : en.valueStr.length);
       }
       const buf = Buffer.allocUnsafe(bytes);
       let off = 0;
       for (const record of changes) {
         for (const en of record) {
-          const kv = en.kv;
+          const key = en.ki.key;
           const k = off;
           off = writeRevKey(buf, off, en.main, en.sub);
           const v = off;
-          off = en.tombstone ? writeTombstone(buf, off, kv.key) : writePut(buf, off, kv.key, kv.value, kv.lease, kv.createRevision, kv.version);
+          off = en.tombstone ? writeTombstone(buf, off, key) : writePut(buf, off, key, en.value, en.lease, en.createRevision, en.version);
           batch.put(buf.subarray(k, v), buf.subarray(v, off));
         }
       }

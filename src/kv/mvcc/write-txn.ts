@@ -5,7 +5,7 @@
 import type { MvccCore } from './core';
 import { assert } from './errors';
 import { KeyIndex, RevEntry } from './key-index';
-import { EMPTY_BYTES, keySpan, keyString, ownedBytes } from './keys';
+import { keySpan, keyString } from './keys';
 import { KeyValue, RangeOptions, RangeResult } from './types';
 
 export class WriteTxn {
@@ -44,23 +44,24 @@ export class WriteTxn {
     const keyStr = keyString(key);
     let ki = index.get(keyStr);
     if (ki === undefined) {
-      ki = new KeyIndex(keyStr, ownedBytes(key));
+      ki = new KeyIndex(keyStr);
       index.set(keyStr, ki);
     }
-    const prev = ki.latest();
+    const prev = ki.latestEntry();
     const rev = this.beginRevision + 1;
-    const kv: KeyValue = {
-      key: ki.key,
-      createRevision: prev === undefined ? rev : prev.createRevision,
-      modRevision: rev,
-      version: prev === undefined ? 1 : prev.version + 1,
-      value: ownedBytes(value),
+    const en = new RevEntry(
+      ki,
+      rev,
+      this.changes.length,
+      false,
+      prev === undefined ? rev : prev.createRevision,
+      prev === undefined ? 1 : prev.version + 1,
       lease,
-    };
-    const en = new RevEntry(ki, rev, this.changes.length, false, kv);
+      keyString(value),
+    );
     ki.append(en);
     this.changes.push(en);
-    return prev;
+    return prev?.kv;
   }
 
   /**
@@ -76,8 +77,7 @@ export class WriteTxn {
       const prev = ki.latest();
       if (prev === undefined) return;
       deleted.push(prev);
-      const kv: KeyValue = { key: ki.key, createRevision: 0, modRevision: rev, version: 0, value: EMPTY_BYTES, lease: 0 };
-      const en = new RevEntry(ki, rev, this.changes.length, true, kv);
+      const en = new RevEntry(ki, rev, this.changes.length, true, 0, 0, 0, '');
       ki.append(en);
       this.changes.push(en);
     };
