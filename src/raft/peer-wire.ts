@@ -113,8 +113,8 @@ export function decodeAck(p: Buffer): number {
 }
 
 /**
- * Cuts a byte stream into frames. Payloads are copies: a frame's bytes may be kept for long
- * (entries stay in the Raft log), and must not pin the socket's read buffers.
+ * Cuts a byte stream into frames. Payloads are views into the received bytes (no copy):
+ * whatever keeps a payload's data for long copies it out (DiskStorage's entry arena does).
  */
 export class FrameReader {
   /** Received bytes not yet cut into frames, and how many. */
@@ -148,7 +148,7 @@ export class FrameReader {
         break;
       }
       const kind = b[o + 4] as FrameKind;
-      const payload = Buffer.from(b.subarray(o + frameHeaderBytes, o + 4 + len));
+      const payload = b.subarray(o + frameHeaderBytes, o + 4 + len);
       o += 4 + len;
       this.onFrame(kind, payload);
     }

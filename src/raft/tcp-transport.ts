@@ -277,6 +277,8 @@ export interface TcpTransportOptions {
   clientTls?: tls.ConnectionOptions;
   /** Whether a member id was removed from the cluster: its connections are refused. */
   isRemoved?: (id: NodeId) => boolean;
+  /** An accepted connection that has not sent HELLO by then is closed (default transportLimits.helloTimeoutMs). */
+  helloTimeoutMs?: number;
 }
 
 export class TcpTransport implements Transport {
@@ -288,7 +290,6 @@ export class TcpTransport implements Transport {
   /** Fired when a peer refuses this member because it was removed from the cluster. */
   readonly onRemoved = new Emitter<string>();
   readonly snapshotSockets = new Set<net.Socket>();
-  stopping = false;
   private readonly server: GrpcServer;
   private readonly peers = new Map<NodeId, Peer>();
   /** When traffic from each peer last arrived (ms since the epoch). */
@@ -348,7 +349,7 @@ export class TcpTransport implements Transport {
     let snapshot: InboundSnapshot | undefined;
     const helloTimer = setTimeout(() => {
       if (hello === undefined) socket.destroy();
-    }, transportLimits.helloTimeoutMs);
+    }, this.opts.helloTimeoutMs ?? transportLimits.helloTimeoutMs);
     helloTimer.unref();
     const refuse = (b: Buffer): void => {
       socket.end(b);
@@ -459,7 +460,6 @@ export class TcpTransport implements Transport {
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
     for (const p of this.peers.values()) p.close();
     this.peers.clear();
     for (const s of this.snapshotSockets) s.destroy();

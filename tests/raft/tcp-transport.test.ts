@@ -218,6 +218,20 @@ describe('TcpTransport', () => {
     }
   });
 
+  test('an accepted connection that never says who it is is closed', async () => {
+    const port = await freePort();
+    const t = new TcpTransport({ id: 1, clusterId: 7, listen: { host: '127.0.0.1', port }, peers: new Map(), helloTimeoutMs: 100 });
+    transports.push(t);
+    await t.start(new Recorder());
+    const s = net.connect({ host: '127.0.0.1', port });
+    sockets.push(s);
+    await new Promise((r) => s.once('connect', r));
+    s.write(PREFACE); // the preface, then silence
+    const t0 = Date.now();
+    await new Promise((r) => s.once('close', r));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(50);
+  });
+
   test('connections naming another cluster or another member are refused', async () => {
     const { b, rb, urls } = await pair();
     const wrong = new TcpTransport({ id: 3, clusterId: 8, listen: { host: '127.0.0.1', port: await freePort() }, peers: urls });
