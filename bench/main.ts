@@ -25,9 +25,11 @@ export interface CliOptions {
   outDir: string | undefined;
   /** --profile: CPU profiles of the skiff members go here. */
   profileDir?: string;
+  /** --clients: only these client levels of put and range. */
+  clientLevels?: number[];
 }
 
-const usage = `usage: npm run bench -- [--quick] [--workloads ${workloadNames.join(',')}] [--runs N] [--json] [--out DIR | --no-save] [--profile DIR]`;
+const usage = `usage: npm run bench -- [--quick] [--workloads ${workloadNames.join(',')}] [--runs N] [--json] [--out DIR | --no-save] [--profile DIR] [--clients 1,16,128]`;
 
 export function parseArgs(argv: readonly string[]): CliOptions {
   const o: CliOptions = { quick: false, workloads: [...workloadNames], runs: 1, json: false, outDir: resultsDir };
@@ -66,6 +68,14 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       case '--no-save':
         o.outDir = undefined;
         break;
+      case '--clients': {
+        const levels = value()
+          .split(',')
+          .map((v) => Number(v.trim()));
+        if (levels.length === 0 || levels.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--clients takes whole numbers >= 1, comma-separated\n${usage}`);
+        o.clientLevels = levels;
+        break;
+      }
       case '--profile':
         o.profileDir = path.resolve(value());
         break;
@@ -97,7 +107,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const result = await runBench({ quick: opts.quick, workloads: opts.workloads, runs: opts.runs, log: (line) => process.stderr.write(`${line}\n`), profileDir: opts.profileDir });
+  const result = await runBench({ quick: opts.quick, workloads: opts.workloads, runs: opts.runs, log: (line) => process.stderr.write(`${line}\n`), profileDir: opts.profileDir, ...(opts.clientLevels ? { clientLevels: opts.clientLevels } : {}) });
   process.stdout.write(`${opts.json ? toJson(result) : formatTable(result)}\n`);
   if (opts.outDir !== undefined) {
     const files = writeResults(result, opts.outDir);

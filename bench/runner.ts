@@ -25,6 +25,8 @@ export interface BenchOptions {
   log: (line: string) => void;
   /** Writes a V8 CPU profile of every skiff member into this directory (node --cpu-prof). */
   profileDir?: string;
+  /** Only these client levels of the put and range workloads (default: all of the mode's). */
+  clientLevels?: readonly number[];
 }
 
 /** The figures compared between the systems (medians over runs). */
@@ -246,7 +248,8 @@ function ratioFigures(s: Figures, e: Figures): Figures {
 }
 
 export async function runBench(opts: BenchOptions): Promise<BenchResult> {
-  const params = benchParams(opts.quick ? 'quick' : 'full');
+  const base = benchParams(opts.quick ? 'quick' : 'full');
+  const params: BenchParams = opts.clientLevels ? { ...base, clientLevels: opts.clientLevels } : base;
   const startedMs = Date.now();
   const machine = machineInfo();
   const units = plan(params, opts.workloads);

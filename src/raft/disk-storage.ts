@@ -1,34 +1,39 @@
-// Durable Raft storage on classic-level: entries, hard state and snapshot metadata.
+// Durable Raft storage: entries, hard state and the compaction point, in a write-ahead log
+// of segment files (wal.ts).
 //
 // The log from the last snapshot on is also kept in memory, because the core reads Storage
 // synchronously; --snapshot-count bounds its length. The state machine keeps its own data
 // (the snapshot here is metadata only: it marks where the log was compacted).
+//
+// Records (the first byte of a payload says which):
+//   entries    [1][f64 index of the first][u32 count] then per entry [f64 term][u8 type][u32 length][data]
+//              — entries from that index on replace whatever the log held there and after
+//   hard state [2][f64 term][f64 vote][f64 commit]
+//   snapshot   [3][msgpack SnapshotMetadata] — the log restarts after it (a snapshot installed)
+//   state      [4][msgpack { snap, hs }] — every segment's first record: the compaction point
+//              and hard state as they were, so that older segments can be deleted
+//   compact    [5][msgpack SnapshotMetadata] — entries up to it are gone (log compaction)
 
-import { ClassicLevel } from 'classic-level';
 import { Packr } from 'msgpackr';
 import { assert, RaftError } from './errors';
 import { InitialState, MemoryStorage, Storage } from './storage';
 import { ConfState, emptyConfState, emptyHardState, Entry, HardState, NodeId, Snapshot, SnapshotMetadata } from './types';
 import { EntryArena } from './entry-arena';
+import { sealRecord, Wal, WalOptions, walRecordHeaderBytes } from './wal';
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
-const keyHardState = Buffer.from('h');
-const keySnapshot = Buffer.from('s');
-const entryPrefix = 0x65; // 'e'
-
-function entryKey(index: number): Buffer {
-  const b = Buffer.allocUnsafe(9);
-  b[0] = entryPrefix;
-  b.writeBigUInt64BE(BigInt(index), 1);
-  return b;
+const enum Rec {
+  Entries = 1,
+  HardState = 2,
+  Snapshot = 3,
+  State = 4,
+  Compact = 5,
 }
 
-interface StoredEntry {
-  t: number; // term
-  y: number; // type
-  d: Uint8Array; // data
-}
+const entriesHeadBytes = 1 + 8 + 4;
+const entryHeadBytes = 8 + 1 + 4;
+const hardStateBytes = 1 + 8 * 3;
 
 export interface SaveRequest {
   hardState?: HardState;
@@ -38,6 +43,8 @@ export interface SaveRequest {
   sync: boolean;
 }
 
+export type DiskStorageOptions = WalOptions;
+
 export class DiskStorage implements Storage {
   private hardState: HardState = { ...emptyHardState };
   private snapMeta: SnapshotMetadata = { index: 0, term: 0, confState: emptyConfState() };
@@ -46,31 +53,85 @@ export class DiskStorage implements Storage {
   private startConfState: ConfState | undefined;
   /** The hard state in memory has a commit index not written yet (see save). */
   private hardStateUnwritten = false;
-  /** Writes are chained so that they reach the disk in call order. */
+  /** The hard state as last written (what a new segment restates). */
+  private writtenHardState: HardState = { ...emptyHardState };
+  /** The last write's promise: later writes reach the disk after it. */
   private writing: Promise<void> = Promise.resolve();
+  private wal!: Wal;
 
-  private constructor(private readonly db: ClassicLevel<Buffer, Buffer>) {}
+  private constructor() {}
 
-  static async open(dir: string): Promise<DiskStorage> {
-    const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    await db.open();
-    const s = new DiskStorage(db);
-    const hs = await db.get(keyHardState);
-    if (hs) s.hardState = packr.unpack(hs) as HardState;
-    const sm = await db.get(keySnapshot);
-    if (sm) s.snapMeta = packr.unpack(sm) as SnapshotMetadata;
-    s.ents.reset(s.snapMeta.index + 1);
-    let expected = s.snapMeta.index + 1;
-    for await (const [k, v] of db.iterator({ gte: entryKey(expected), lt: Buffer.from([entryPrefix + 1]) })) {
-      const index = Number(k.readBigUInt64BE(1));
-      if (index !== expected) break; // a gap can only follow a torn truncation: the rest is garbage
-      const e = packr.unpack(v) as StoredEntry;
-      s.ents.push({ term: e.t, index, type: e.y, data: e.d });
-      expected++;
-    }
+  static async open(dir: string, opts: DiskStorageOptions = {}): Promise<DiskStorage> {
+    const s = new DiskStorage();
+    /** Set when replay found entries after a gap: a later compact record must cover it. */
+    let gapBefore = 0;
+    s.wal = Wal.open(dir, opts, (p) => {
+      switch (p[0] as Rec) {
+        case Rec.Entries: {
+          let first = p.readDoubleLE(1);
+          const count = p.readUInt32LE(9);
+          let at = entriesHeadBytes;
+          // Entries all before the compaction point (a segment restating an older one) are gone.
+          if (first + count - 1 < s.ents.firstIndex) break;
+          if (first > s.lastIndex() + 1) {
+            // Entries after a gap: the older segments were deleted by a compaction that a
+            // later record states.
+            gapBefore = first;
+            s.snapMeta = { ...s.snapMeta, index: first - 1, term: 0 };
+            s.ents.reset(first);
+          } else if (first <= s.lastIndex()) {
+            s.ents.truncateFrom(Math.max(first, s.ents.firstIndex));
+          }
+          for (let i = 0; i < count; i++, first++) {
+            const term = p.readDoubleLE(at);
+            const type = p[at + 8];
+            const len = p.readUInt32LE(at + 9);
+            at += entryHeadBytes;
+            if (first >= s.ents.firstIndex) s.ents.push({ term, index: first, type, data: p.subarray(at, at + len) });
+            at += len;
+          }
+          break;
+        }
+        case Rec.HardState:
+          s.hardState = { term: p.readDoubleLE(1), vote: p.readDoubleLE(9), commit: p.readDoubleLE(17) };
+          break;
+        case Rec.Snapshot: {
+          const m = packr.unpack(p.subarray(1)) as SnapshotMetadata;
+          s.snapMeta = m;
+          s.ents.reset(m.index + 1);
+          gapBefore = 0;
+          break;
+        }
+        case Rec.State: {
+          const st = packr.unpack(p.subarray(1)) as { snap: SnapshotMetadata; hs: HardState };
+          s.hardState = st.hs;
+          if (gapBefore === 0 || st.snap.index + 1 >= gapBefore) s.replayCompact(st.snap);
+          if (st.snap.index + 1 >= gapBefore) gapBefore = 0;
+          break;
+        }
+        case Rec.Compact: {
+          const m = packr.unpack(p.subarray(1)) as SnapshotMetadata;
+          if (gapBefore === 0 || m.index + 1 >= gapBefore) s.replayCompact(m);
+          if (m.index + 1 >= gapBefore) gapBefore = 0;
+          break;
+        }
+        default:
+          throw new Error(`raft log in ${dir}: unknown record type ${p[0]}`);
+      }
+    });
+    if (gapBefore !== 0) throw new Error(`raft log in ${dir} is missing the entries before ${gapBefore}`);
+    s.writtenHardState = { ...s.hardState };
     // The commit index can never be past what is stored (it is persisted with or after the entries).
     if (s.hardState.commit > s.lastIndex()) s.hardState = { ...s.hardState, commit: s.lastIndex() };
     return s;
+  }
+
+  /** Replays a compaction point: entries up to it go (all of them if it is past the last). */
+  private replayCompact(m: SnapshotMetadata): void {
+    if (m.index <= this.snapMeta.index && this.snapMeta.term !== 0) return;
+    if (m.index > this.lastIndex()) this.ents.reset(m.index + 1);
+    else if (m.index >= this.ents.firstIndex) this.ents.dropBefore(m.index + 1);
+    this.snapMeta = { index: m.index, term: m.term, confState: cloneCs(m.confState) };
   }
 
   /**
@@ -138,69 +199,73 @@ export class DiskStorage implements Storage {
   }
 
   /**
-   * Persists one Ready in one batch (snapshot, then entries replacing any conflicting
+   * Persists one Ready in one write (snapshot, then entries replacing any conflicting
    * suffix, then hard state). The in-memory view changes at once; the promise resolves when
-   * the batch is on disk (fsynced when req.sync).
+   * the write is on disk (fdatasynced when req.sync).
    */
   save(req: SaveRequest): Promise<void> {
-    // A chained batch: LevelDB's array form costs several times the CPU per operation.
-    const batch = this.db.batch();
+    const segmentState = { snap: this.snapMeta, hs: this.writtenHardState };
+    let snapshot: SnapshotMetadata | undefined;
     if (req.snapshot && req.snapshot.metadata.index > this.snapMeta.index) {
       const m = req.snapshot.metadata;
-      for (let i = this.ents.firstIndex; i <= this.ents.lastIndex; i++) batch.del(entryKey(i));
       this.snapMeta = { index: m.index, term: m.term, confState: cloneCs(m.confState) };
       this.ents.reset(m.index + 1);
-      batch.put(keySnapshot, packr.pack(this.snapMeta));
+      snapshot = this.snapMeta;
     }
-    if (req.entries.length > 0) {
-      let entries = req.entries;
+    let entries = req.entries;
+    if (entries.length > 0) {
       const first = this.firstIndex();
-      if (entries[entries.length - 1].index >= first) {
-        if (entries[0].index < first) entries = entries.slice(first - entries[0].index);
-        const at = entries[0].index - first;
-        assert(at <= this.ents.length, `missing log entry [last: ${this.lastIndex()}, append at: ${entries[0].index}]`);
-        // Entries past the new ones are a conflicting suffix: delete them on disk too.
-        const newLast = entries[entries.length - 1].index;
-        for (let i = newLast + 1; i <= this.lastIndex(); i++) batch.del(entryKey(i));
-        // Appending at the end is the common case: nothing to truncate.
-        if (at < this.ents.length) this.ents.truncateFrom(entries[0].index);
-        for (const e of entries) this.ents.push(e);
-        for (const e of entries) {
-          const stored: StoredEntry = { t: e.term, y: e.type, d: e.data };
-          batch.put(entryKey(e.index), packr.pack(stored));
-        }
-      }
+      if (entries[entries.length - 1].index < first) entries = [];
+      else if (entries[0].index < first) entries = entries.slice(first - entries[0].index);
+    }
+    if (entries.length > 0) {
+      const at = entries[0].index - this.firstIndex();
+      assert(at <= this.ents.length, `missing log entry [last: ${this.lastIndex()}, append at: ${entries[0].index}]`);
+      // Appending at the end is the common case: nothing to truncate.
+      if (at < this.ents.length) this.ents.truncateFrom(entries[0].index);
+      for (const e of entries) this.ents.push(e);
     }
     if (req.hardState) this.hardState = { ...req.hardState };
+    let hardState = false;
     if (req.hardState || this.hardStateUnwritten) {
-      if (batch.length === 0 && !req.sync) {
+      if (!snapshot && entries.length === 0 && !req.sync) {
         // Only the commit index changed (a changed term or vote always syncs): it can be
         // learned again after a restart, so it waits for the next write instead of costing
         // one of its own (followers learn a commit in an append of its own after every write).
         this.hardStateUnwritten = true;
-        void batch.close();
         return this.writing;
       }
       this.hardStateUnwritten = false;
-      batch.put(keyHardState, packr.pack(this.hardState));
+      hardState = true;
     }
-    if (batch.length === 0) {
-      void batch.close();
-      return this.writing;
-    }
-    this.writing = this.writeBatch(batch, req.sync);
-    return this.writing;
+    if (!snapshot && entries.length === 0 && !hardState) return this.writing;
+    if (hardState) this.writtenHardState = { ...this.hardState };
+    const startsAt = entries.length > 0 ? entries[0].index : this.lastIndex() + 1;
+    return this.write(segmentState, startsAt, (rec) => {
+      if (snapshot) rec.packed(Rec.Snapshot, snapshot);
+      if (entries.length > 0) rec.entries(entries);
+      if (hardState) rec.hardState(this.hardState);
+    }, req.sync);
   }
 
-  /** Writes `batch` after every write before it (closing it if that failed). */
-  private writeBatch(batch: ReturnType<DiskStorage['db']['batch']>, sync: boolean): Promise<void> {
-    return this.writing.then(
-      () => batch.write({ sync }),
-      async (e: unknown) => {
-        await batch.close();
-        throw e;
-      },
-    );
+  /**
+   * Writes the records `fill` makes, in a new segment (starting with `segmentState`) when they
+   * do not fit in the current one; `startsAt` is the index of the first entry written.
+   */
+  private write(segmentState: { snap: SnapshotMetadata; hs: HardState }, startsAt: number, fill: (rec: RecordWriter) => void, sync: boolean): Promise<void> {
+    const rec = new RecordWriter();
+    fill(rec);
+    let cut: Promise<void> | undefined;
+    if (!this.wal.fits(rec.bytes)) {
+      cut = this.wal.cut(startsAt);
+      const head = new RecordWriter();
+      head.packed(Rec.State, segmentState);
+      fill(head);
+      this.writing = Promise.all([cut, this.wal.append(head.finish(), sync)]).then(() => undefined);
+      return this.writing;
+    }
+    this.writing = this.wal.append(rec.finish(), sync);
+    return this.writing;
   }
 
   /**
@@ -212,26 +277,92 @@ export class DiskStorage implements Storage {
     assert(compactIndex <= meta.index, 'compact index past the snapshot index');
     if (compactIndex <= this.snapMeta.index) return this.writing;
     assert(compactIndex <= this.lastIndex(), `compact ${compactIndex} is out of bound lastindex(${this.lastIndex()})`);
-    const batch = this.db.batch();
-    const dropCount = compactIndex - this.snapMeta.index;
-    for (let i = 0; i < dropCount; i++) batch.del(entryKey(this.snapMeta.index + 1 + i));
+    const segmentState = { snap: this.snapMeta, hs: this.writtenHardState };
     // The log now starts after compactIndex: the snapshot point recorded is the compaction
     // point with its term; the confState is the one at meta.index, which is at least as new.
     const term = this.term(compactIndex);
     this.ents.dropBefore(compactIndex + 1);
     this.snapMeta = { index: compactIndex, term, confState: cloneCs(meta.confState) };
-    batch.put(keySnapshot, packr.pack(this.snapMeta));
-    this.writing = this.writeBatch(batch, true);
+    const point = this.snapMeta;
+    const written = this.write(segmentState, this.lastIndex() + 1, (rec) => rec.packed(Rec.Compact, point), true);
+    // Segments holding only compacted entries go once the record saying so is durable.
+    this.writing = written.then(() => this.wal.releaseThrough(compactIndex));
     return this.writing;
+  }
+
+  /** Segment files of the log (for tests). */
+  walFiles(): string[] {
+    return this.wal.files();
   }
 
   async close(): Promise<void> {
     if (this.hardStateUnwritten) void this.save({ entries: [], sync: true }).catch(() => undefined);
     await this.writing.catch(() => undefined);
-    await this.db.close();
+    await this.wal.close();
   }
 }
 
 function cloneCs(cs: ConfState): ConfState {
   return { voters: [...cs.voters], learners: [...cs.learners], votersOutgoing: [...cs.votersOutgoing], learnersNext: [...cs.learnersNext], autoLeave: cs.autoLeave };
+}
+
+/** Builds records (framed) into one buffer. */
+class RecordWriter {
+  private parts: { kind: Rec; value: unknown }[] = [];
+  bytes = 0;
+
+  entries(es: readonly Entry[]): void {
+    let n = entriesHeadBytes;
+    for (const e of es) n += entryHeadBytes + e.data.byteLength;
+    this.parts.push({ kind: Rec.Entries, value: es });
+    this.bytes += walRecordHeaderBytes + n;
+  }
+
+  hardState(hs: HardState): void {
+    this.parts.push({ kind: Rec.HardState, value: hs });
+    this.bytes += walRecordHeaderBytes + hardStateBytes;
+  }
+
+  packed(kind: Rec.Snapshot | Rec.State | Rec.Compact, value: unknown): void {
+    const b = packr.pack(value);
+    this.parts.push({ kind, value: b });
+    this.bytes += walRecordHeaderBytes + 1 + b.length;
+  }
+
+  finish(): Buffer {
+    const out = Buffer.allocUnsafe(this.bytes);
+    let at = 0;
+    for (const { kind, value } of this.parts) {
+      let p = at + walRecordHeaderBytes;
+      out[p] = kind;
+      p++;
+      if (kind === Rec.Entries) {
+        const es = value as Entry[];
+        out.writeDoubleLE(es[0].index, p);
+        out.writeUInt32LE(es.length, p + 8);
+        p += 12;
+        for (const e of es) {
+          out.writeDoubleLE(e.term, p);
+          out[p + 8] = e.type;
+          out.writeUInt32LE(e.data.byteLength, p + 9);
+          p += entryHeadBytes;
+          out.set(e.data, p);
+          p += e.data.byteLength;
+        }
+      } else if (kind === Rec.HardState) {
+        const hs = value as HardState;
+        out.writeDoubleLE(hs.term, p);
+        out.writeDoubleLE(hs.vote, p + 8);
+        out.writeDoubleLE(hs.commit, p + 16);
+        p += 24;
+      } else {
+        const b = value as Buffer;
+        out.set(b, p);
+        p += b.length;
+      }
+      at = sealRecord(out, at, p - at - walRecordHeaderBytes);
+    }
+    assert(at === this.bytes, 'raft log record sizes');
+    return out;
+  }
 }

@@ -132,7 +132,7 @@ export class EtcdServer {
     const lessor = new Lessor({ minLeaseTtlSeconds: minLeaseTtlSecondsFor({ electionTimeoutMs: config.electionTimeoutMs, heartbeatIntervalMs: config.heartbeatIntervalMs }) });
     const auth = new AuthStore({ tokenTtlMs: config.authTokenTtlMs });
     const sm = await KvStateMachine.open({ dir: memberDir, memberId: identity.memberId, lessor, logger, initialMembership: unapplied, auth });
-    const storage = await DiskStorage.open(path.join(memberDir, 'raft'));
+    const storage = await DiskStorage.open(path.join(memberDir, 'raft'), { mode: process.env.SKIFF_RAFT_LOG_WRITES === 'background' ? 'background' : 'inline' });
     if (storage.isEmpty() && config.initialClusterState === 'new' && sm.applied().index === 0) {
       const voters = initial.list().map((m) => m.id);
       const contexts = new Map(initial.list().map((m) => [m.id, encodeConfContext({ m: 0, n: 0, op: 'add', member: m })]));

@@ -1,0 +1,288 @@
+// An append-only write-ahead log in segment files: where DiskStorage keeps the Raft log.
+//
+// Files: <dir>/<seq>-<firstIndex>.wal (both 16 hex digits), read in seq order. A segment is
+// made at its full size, sparse (ftruncate), so that a write into it changes no file size and
+// its fdatasync has only data to flush. A record is
+//   [u32 LE payload length][u32 LE CRC-32 of the payload][payload]
+// and a length of 0 ends a segment's records: the unwritten rest of a file reads as zeros.
+// What the payloads mean is DiskStorage's business; the first record of every segment is
+// expected to restate whatever older segments said that is still needed, so that segments
+// before it can be deleted.
+//
+// Why not LevelDB (the log was kept there before): a synced LevelDB write crosses to a
+// thread-pool thread and back, and with three members and a client on two cores each
+// crossing costs about 0.1 ms. Measured with three processes syncing 400-byte writes at
+// once: LevelDB 0.39 ms p50; write + fdatasync on the main thread into a sparse segment
+// 0.17 ms. Writes are therefore made on the main thread by default ('inline'): the event
+// loop waits for the disk, which is what the caller (a Raft Ready) waits for anyway.
+//
+// A torn write can leave a record whose CRC fails, followed by bytes of records written in
+// the same write. Replay stops at the first bad record of the last segment, and opening the
+// log zeroes the file from there on, so that later records are never read past garbage. A
+// bad record in any other segment is corruption: the open fails.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { crc32 } from '../kv/mvcc/crc32';
+
+export const walSegmentBytesDefault = 16 * 1024 * 1024;
+const headerBytes = 8;
+const segmentName = /^([0-9a-f]{16})-([0-9a-f]{16})\.wal$/;
+
+export type WalWriteMode = 'inline' | 'background';
+
+export interface WalOptions {
+  segmentBytes?: number;
+  /** inline: write and fdatasync on the calling thread; background: through libuv's thread pool. */
+  mode?: WalWriteMode;
+}
+
+interface Segment {
+  seq: number;
+  /** The index of the first entry expected in it (the log's last index + 1 when it was made). */
+  firstIndex: number;
+  file: string;
+}
+
+export class WalCorruptError extends Error {
+  constructor(file: string, offset: number, what: string) {
+    super(`raft log file ${file} is corrupt at offset ${offset}: ${what}`);
+  }
+}
+
+function hex16(n: number): string {
+  return n.toString(16).padStart(16, '0');
+}
+
+/** Bytes a record takes besides its payload. */
+export const walRecordHeaderBytes = headerBytes;
+
+/**
+ * Seals the record whose payload (`len` bytes) was written at buf[at + walRecordHeaderBytes]:
+ * writes its length and checksum in front of it. Returns where the next record goes.
+ */
+export function sealRecord(buf: Buffer, at: number, len: number): number {
+  const end = at + headerBytes + len;
+  buf.writeUInt32LE(len, at);
+  buf.writeUInt32LE(crc32(buf.subarray(at + headerBytes, end)), at + 4);
+  return end;
+}
+
+/**
+ * Reads the records of one segment file; returns where the valid records end. A record that
+ * does not check out ends the segment (tail) or fails the open (not the tail).
+ */
+function readSegment(file: string, isTail: boolean, onRecord: (payload: Buffer) => void): number {
+  const buf = fs.readFileSync(file);
+  let at = 0;
+  while (at + headerBytes <= buf.length) {
+    const len = buf.readUInt32LE(at);
+    if (len === 0) break;
+    const end = at + headerBytes + len;
+    const bad = end > buf.length ? 'record runs past the end of the file' : crc32(buf.subarray(at + headerBytes, end)) !== buf.readUInt32LE(at + 4) ? 'checksum mismatch' : undefined;
+    if (bad !== undefined) {
+      if (isTail) break;
+      throw new WalCorruptError(file, at, bad);
+    }
+    // A view: the caller copies what it keeps.
+    onRecord(buf.subarray(at + headerBytes, end));
+    at = end;
+  }
+  return at;
+}
+
+export class Wal {
+  private segments: Segment[] = [];
+  private fd = -1;
+  /** Write position in the last segment. */
+  private pos = 0;
+  private readonly segmentBytes: number;
+  readonly mode: WalWriteMode;
+  /** Background writes are chained so that they reach the file in call order. */
+  private writing: Promise<void> = Promise.resolve();
+  private failed: Error | undefined;
+
+  private constructor(
+    private readonly dir: string,
+    opts: WalOptions,
+  ) {
+    this.segmentBytes = opts.segmentBytes ?? walSegmentBytesDefault;
+    this.mode = opts.mode ?? 'inline';
+  }
+
+  /**
+   * Opens (making it if needed) the log in `dir` and hands every record to `onRecord`, in
+   * order. The payloads are views into buffers read from disk.
+   */
+  static open(dir: string, opts: WalOptions, onRecord: (payload: Buffer) => void): Wal {
+    fs.mkdirSync(dir, { recursive: true });
+    const w = new Wal(dir, opts);
+    const names = fs.readdirSync(dir);
+    if (names.includes('CURRENT')) throw new Error(`${dir} holds a Raft log in an older format (LevelDB); this version cannot read it`);
+    for (const name of names) {
+      const m = segmentName.exec(name);
+      if (m) w.segments.push({ seq: parseInt(m[1], 16), firstIndex: parseInt(m[2], 16), file: path.join(dir, name) });
+    }
+    w.segments.sort((a, b) => a.seq - b.seq);
+    for (let i = 1; i < w.segments.length; i++) {
+      if (w.segments[i].seq !== w.segments[i - 1].seq + 1) throw new Error(`raft log in ${dir} is missing segment ${w.segments[i - 1].seq + 1}`);
+    }
+    for (let i = 0; i < w.segments.length; i++) {
+      const isTail = i === w.segments.length - 1;
+      const end = readSegment(w.segments[i].file, isTail, onRecord);
+      if (isTail) {
+        w.fd = fs.openSync(w.segments[i].file, fs.constants.O_RDWR);
+        w.pos = end;
+        // Zero whatever follows the last good record (a torn write's remains), so that no
+        // record written later is ever followed by old bytes that happen to check out.
+        const size = fs.fstatSync(w.fd).size;
+        if (size > end) {
+          fs.ftruncateSync(w.fd, end);
+          fs.ftruncateSync(w.fd, Math.max(size, w.segmentBytes));
+          fs.fsyncSync(w.fd);
+        }
+      }
+    }
+    return w;
+  }
+
+  /** Whether any segment exists (nothing was ever written otherwise). */
+  get empty(): boolean {
+    return this.segments.length === 0;
+  }
+
+  /** Whether `bytes` more of records (framed) fit in the current segment. */
+  fits(bytes: number): boolean {
+    return this.fd >= 0 && (this.pos + bytes <= this.segmentBytes || this.pos === 0);
+  }
+
+  /**
+   * Starts a new segment whose entries begin at `firstIndex`. The caller writes the new
+   * segment's first record (its restated state) next.
+   */
+  cut(firstIndex: number): Promise<void> {
+    if (this.failed) return Promise.reject(new Error(`raft log write failed earlier: ${this.failed.message}`));
+    const seq = this.segments.length > 0 ? this.segments[this.segments.length - 1].seq + 1 : 1;
+    const file = path.join(this.dir, `${hex16(seq)}-${hex16(firstIndex)}.wal`);
+    const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+    fs.ftruncateSync(fd, this.segmentBytes);
+    fs.fsyncSync(fd);
+    syncDir(this.dir);
+    const old = this.fd;
+    this.segments.push({ seq, firstIndex, file });
+    this.fd = fd;
+    this.pos = 0;
+    // The old segment is made durable before anything written after this call (writes are
+    // ordered): a later segment's records never stand on an older one's missing ones.
+    return this.run(() => {
+      if (old >= 0) {
+        fs.fdatasyncSync(old);
+        fs.closeSync(old);
+      }
+    });
+  }
+
+  /** Appends records (made with sealRecord) to the current segment; fdatasync when `sync`. */
+  append(records: Buffer, sync: boolean): Promise<void> {
+    const at = this.pos;
+    this.pos += records.length;
+    if (this.mode === 'inline') {
+      return this.run(() => {
+        writeFully(this.fd, records, at);
+        if (sync) fs.fdatasyncSync(this.fd);
+      });
+    }
+    const fd = this.fd;
+    this.writing = this.writing.then(async () => {
+      this.throwIfFailed();
+      try {
+        await writeFullyAsync(fd, records, at);
+        if (sync) await fdatasyncAsync(fd);
+      } catch (e) {
+        this.failed = e instanceof Error ? e : new Error(String(e));
+        throw e;
+      }
+    });
+    return this.writing;
+  }
+
+  /**
+   * Deletes the segments that hold only entries up to `index` (never the current one). The
+   * caller has made durable a record saying the log starts after `index` first.
+   */
+  releaseThrough(index: number): Promise<void> {
+    return this.run(() => {
+      let n = 0;
+      while (n + 1 < this.segments.length && this.segments[n + 1].firstIndex <= index + 1) n++;
+      for (const s of this.segments.slice(0, n)) fs.rmSync(s.file, { force: true });
+      this.segments = this.segments.slice(n);
+    });
+  }
+
+  /** Segment files (for tests). */
+  files(): string[] {
+    return this.segments.map((s) => s.file);
+  }
+
+  async close(): Promise<void> {
+    await this.writing.catch(() => undefined);
+    if (this.fd >= 0) {
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
+  }
+
+  /** Runs `f` after every write before it; inline mode runs it now. */
+  private run(f: () => void): Promise<void> {
+    if (this.mode === 'inline') {
+      try {
+        this.throwIfFailed();
+        f();
+        return Promise.resolve();
+      } catch (e) {
+        this.failed ??= e instanceof Error ? e : new Error(String(e));
+        return Promise.reject(e);
+      }
+    }
+    this.writing = this.writing.then(() => {
+      this.throwIfFailed();
+      try {
+        f();
+      } catch (e) {
+        this.failed = e instanceof Error ? e : new Error(String(e));
+        throw e;
+      }
+    });
+    return this.writing;
+  }
+
+  /** After a failed write the file's contents are unknown: nothing more is written. */
+  private throwIfFailed(): void {
+    if (this.failed) throw new Error(`raft log write failed earlier: ${this.failed.message}`);
+  }
+}
+
+function writeFully(fd: number, b: Buffer, at: number): void {
+  let done = 0;
+  while (done < b.length) done += fs.writeSync(fd, b, done, b.length - done, at + done);
+}
+
+async function writeFullyAsync(fd: number, b: Buffer, at: number): Promise<void> {
+  let done = 0;
+  while (done < b.length) {
+    done += await new Promise<number>((res, rej) => fs.write(fd, b, done, b.length - done, at + done, (e, n) => (e ? rej(e) : res(n))));
+  }
+}
+
+function fdatasyncAsync(fd: number): Promise<void> {
+  return new Promise((res, rej) => fs.fdatasync(fd, (e) => (e ? rej(e) : res())));
+}
+
+function syncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

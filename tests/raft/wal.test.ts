@@ -1,0 +1,221 @@
+// The Raft log on disk (wal.ts, disk-storage.ts): random histories of appends, conflicting
+// suffixes, hard states, compactions and installed snapshots, checked against a plain model
+// after every reopen, with segments small enough to be cut and deleted all the time; torn
+// and corrupt files.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DiskStorage } from '../../src/raft/disk-storage';
+import { Entry, EntryType, HardState, SnapshotMetadata } from '../../src/raft/types';
+import { WalWriteMode } from '../../src/raft/wal';
+
+const cs = { voters: [1, 2, 3], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function mkEntry(index: number, term: number, size: number, salt: number): Entry {
+  const data = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) data[i] = (index * 31 + term * 7 + salt + i) & 0xff;
+  return { index, term, type: size % 11 === 0 ? EntryType.ConfChange : EntryType.Normal, data };
+}
+
+/** What the log should hold. */
+class Model {
+  snap = { index: 0, term: 0 };
+  ents: Entry[] = [];
+  hs: HardState = { term: 0, vote: 0, commit: 0 };
+  get last(): number {
+    return this.snap.index + this.ents.length;
+  }
+  term(i: number): number {
+    return i === this.snap.index ? this.snap.term : this.ents[i - this.snap.index - 1].term;
+  }
+}
+
+function expectSame(s: DiskStorage, m: Model): void {
+  expect(s.firstIndex()).toBe(m.snap.index + 1);
+  expect(s.lastIndex()).toBe(m.last);
+  expect(s.term(m.snap.index)).toBe(m.snap.term);
+  const got = m.last >= m.snap.index + 1 ? s.entries(m.snap.index + 1, m.last + 1, Infinity) : [];
+  expect(got.length).toBe(m.ents.length);
+  got.forEach((e, i) => {
+    const w = m.ents[i];
+    expect([e.index, e.term, e.type]).toEqual([w.index, w.term, w.type]);
+    expect(Buffer.from(e.data).equals(Buffer.from(w.data))).toBe(true);
+  });
+  expect(s.hardStateNow()).toEqual({ ...m.hs, commit: Math.min(m.hs.commit, m.last) });
+}
+
+async function withDir(f: (dir: string) => Promise<void>): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-'));
+  try {
+    await f(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function randomHistory(seed: number, mode: WalWriteMode): Promise<void> {
+  await withDir(async (dir) => {
+    const rnd = mulberry32(seed);
+    const int = (n: number): number => Math.floor(rnd() * n);
+    const opts = { segmentBytes: 2048, mode };
+    let s = await DiskStorage.open(dir, opts);
+    const m = new Model();
+    let term = 1;
+    for (let step = 0; step < 250; step++) {
+      const r = rnd();
+      if (r < 0.45) {
+        // Append at the end, or replace a suffix after the commit index.
+        const from = rnd() < 0.8 ? m.last + 1 : m.hs.commit + 1 + int(Math.max(1, m.last - m.hs.commit));
+        if (from <= m.snap.index) continue;
+        if (rnd() < 0.2) term++;
+        const es: Entry[] = [];
+        const n = 1 + int(6);
+        for (let i = 0; i < n; i++) es.push(mkEntry(from + i, term, int(3) === 0 ? 0 : int(400), seed + step));
+        const hs = { term, vote: 1 + int(3), commit: m.hs.commit };
+        await s.save({ entries: es, hardState: hs, sync: true });
+        m.ents = [...m.ents.slice(0, from - m.snap.index - 1), ...es];
+        m.hs = hs;
+      } else if (r < 0.6) {
+        // The commit index advances.
+        if (m.hs.commit >= m.last) continue;
+        m.hs = { ...m.hs, commit: m.hs.commit + 1 + int(m.last - m.hs.commit) };
+        await s.save({ entries: [], hardState: m.hs, sync: true });
+      } else if (r < 0.72) {
+        // Compaction up to some committed entry.
+        if (m.hs.commit <= m.snap.index) continue;
+        const c = m.snap.index + 1 + int(m.hs.commit - m.snap.index);
+        const meta: SnapshotMetadata = { index: m.hs.commit, term: m.term(m.hs.commit), confState: cs };
+        const t = m.term(c);
+        await s.compact(meta, c);
+        m.ents = m.ents.slice(c - m.snap.index);
+        m.snap = { index: c, term: t };
+      } else if (r < 0.75) {
+        // A snapshot from the leader: the log restarts after it.
+        const at = m.last + int(20) - 5;
+        if (at <= m.snap.index) continue;
+        term++;
+        await s.save({ entries: [], snapshot: { data: new Uint8Array(0), metadata: { index: at, term, confState: cs } }, hardState: { term, vote: 0, commit: at }, sync: true });
+        m.snap = { index: at, term };
+        m.ents = [];
+        m.hs = { term, vote: 0, commit: at };
+      } else if (r < 0.9) {
+        await s.close();
+        s = await DiskStorage.open(dir, opts);
+        expectSame(s, m);
+      }
+      expectSame(s, m);
+    }
+    await s.close();
+    s = await DiskStorage.open(dir, opts);
+    expectSame(s, m);
+    // Compaction deleted old segments: few are left.
+    expect(s.walFiles().length).toBeLessThan(12);
+    await s.close();
+  });
+}
+
+describe('DiskStorage on the write-ahead log', () => {
+  for (const mode of ['inline', 'background'] as const) {
+    test(`random histories survive reopening (${mode} writes)`, async () => {
+      for (let seed = 1; seed <= 8; seed++) await randomHistory(seed, mode);
+    });
+  }
+
+  test('a torn last write is dropped, and nothing written before it comes back later', async () => {
+    await withDir(async (dir) => {
+      const opts = { segmentBytes: 1 << 20 };
+      let s = await DiskStorage.open(dir, opts);
+      const e = (i: number, t: number): Entry => mkEntry(i, t, 100, 0);
+      await s.save({ entries: [e(1, 1)], hardState: { term: 1, vote: 1, commit: 0 }, sync: true });
+      await s.save({ entries: [e(2, 1)], sync: true });
+      await s.save({ entries: [e(3, 1)], sync: true });
+      await s.close();
+      const [file] = fs.readdirSync(dir);
+      const buf = fs.readFileSync(path.join(dir, file));
+      // Find the record of entry 2 (the second entries record) and break its checksum.
+      const offsets: number[] = [];
+      for (let at = 0; buf.readUInt32LE(at) !== 0; at += 8 + buf.readUInt32LE(at)) offsets.push(at);
+      const second = offsets.filter((o) => buf[o + 8] === 1)[1];
+      buf[second + 20] ^= 0xff;
+      fs.writeFileSync(path.join(dir, file), buf);
+
+      s = await DiskStorage.open(dir, opts);
+      expect(s.lastIndex()).toBe(1);
+      // Entry 2 again, the same size as the broken one: the old entry 3 right after it must
+      // not be read as part of the log.
+      await s.save({ entries: [e(2, 2)], sync: true });
+      await s.close();
+      s = await DiskStorage.open(dir, opts);
+      expect(s.lastIndex()).toBe(2);
+      expect(s.term(2)).toBe(2);
+      await s.close();
+    });
+  });
+
+  test('a bad record in a segment that is not the last fails the open', async () => {
+    await withDir(async (dir) => {
+      const opts = { segmentBytes: 1024 };
+      const s = await DiskStorage.open(dir, opts);
+      for (let i = 1; i <= 20; i++) await s.save({ entries: [mkEntry(i, 1, 200, 0)], hardState: { term: 1, vote: 1, commit: 0 }, sync: true });
+      const files = s.walFiles();
+      await s.close();
+      expect(files.length).toBeGreaterThan(2);
+      const buf = fs.readFileSync(files[0]);
+      buf[40] ^= 0xff;
+      fs.writeFileSync(files[0], buf);
+      await expect(DiskStorage.open(dir, opts)).rejects.toThrow(/corrupt/);
+    });
+  });
+
+  test('a missing segment fails the open', async () => {
+    await withDir(async (dir) => {
+      const opts = { segmentBytes: 1024 };
+      const s = await DiskStorage.open(dir, opts);
+      for (let i = 1; i <= 20; i++) await s.save({ entries: [mkEntry(i, 1, 200, 0)], hardState: { term: 1, vote: 1, commit: 0 }, sync: true });
+      const files = s.walFiles();
+      await s.close();
+      fs.rmSync(files[1]);
+      await expect(DiskStorage.open(dir, opts)).rejects.toThrow(/missing segment/);
+    });
+  });
+
+  test('a Raft log in the old LevelDB format is refused with a clear message', async () => {
+    await withDir(async (dir) => {
+      fs.writeFileSync(path.join(dir, 'CURRENT'), 'MANIFEST-000001\n');
+      await expect(DiskStorage.open(dir)).rejects.toThrow(/older format \(LevelDB\)/);
+    });
+  });
+
+  test('segments are made at their full size (sparse) and deleted once compacted', async () => {
+    await withDir(async (dir) => {
+      const opts = { segmentBytes: 4096 };
+      const s = await DiskStorage.open(dir, opts);
+      for (let i = 1; i <= 100; i++) await s.save({ entries: [mkEntry(i, 1, 300, 0)], hardState: { term: 1, vote: 1, commit: i }, sync: true });
+      const before = s.walFiles();
+      expect(before.length).toBeGreaterThan(5);
+      for (const f of before) expect(fs.statSync(f).size).toBeGreaterThanOrEqual(4096);
+      await s.compact({ index: 90, term: 1, confState: cs }, 90);
+      const after = s.walFiles();
+      expect(after.length).toBeLessThan(4);
+      for (const f of before.filter((f) => !after.includes(f))) expect(fs.existsSync(f)).toBe(false);
+      await s.close();
+      const r = await DiskStorage.open(dir, opts);
+      expect(r.firstIndex()).toBe(91);
+      expect(r.lastIndex()).toBe(100);
+      expect(r.hardStateNow()).toEqual({ term: 1, vote: 1, commit: 100 });
+      await r.close();
+    });
+  });
+});
