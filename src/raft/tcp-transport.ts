@@ -298,9 +298,8 @@ export class TcpTransport implements Transport {
   private started = false;
   /** Messages dropped because a peer was not keeping up or not connected. */
   dropped = 0;
-  /** Peers with messages queued during this turn, written at its end. */
+  /** Peers with messages queued by the send in progress. */
   private readonly unflushed = new Set<Peer>();
-  private flushScheduled = false;
 
   constructor(private readonly opts: TcpTransportOptions) {
     this.id = opts.id;
@@ -406,8 +405,9 @@ export class TcpTransport implements Transport {
   }
 
   /**
-   * Queues the messages; each peer's share of everything sent during this turn of the event
-   * loop goes out in one write at its end (the Readies of one turn share their writes).
+   * Writes the messages at once, each peer's share in one write. The node sends one Ready's
+   * messages per call, right before it writes its own log (on this thread), so they must not
+   * wait for the end of the turn: followers would start their fsync after the leader's.
    */
   send(messages: Message[]): void {
     for (const m of messages) {
@@ -416,15 +416,10 @@ export class TcpTransport implements Transport {
       p.enqueue(m);
       this.unflushed.add(p);
     }
-    if (this.unflushed.size > 0 && !this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => {
-        this.flushScheduled = false;
-        const peers = [...this.unflushed];
-        this.unflushed.clear();
-        for (const p of peers) p.flush();
-      });
-    }
+    if (this.unflushed.size === 0) return;
+    const peers = [...this.unflushed];
+    this.unflushed.clear();
+    for (const p of peers) p.flush();
   }
 
   sendSnapshot(m: Message, source: SnapshotSource): Promise<boolean> {
