@@ -18,7 +18,7 @@ import { Packr } from 'msgpackr';
 import { assert, RaftError } from './errors';
 import { InitialState, MemoryStorage, Storage } from './storage';
 import { ConfState, emptyConfState, emptyHardState, Entry, HardState, NodeId, Snapshot, SnapshotMetadata } from './types';
-import { EntryArena } from './entry-arena';
+import { LogEntries } from './log-entries';
 import { sealRecord, Wal, WalOptions, walRecordHeaderBytes } from './wal';
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -43,13 +43,16 @@ export interface SaveRequest {
   sync: boolean;
 }
 
-export type DiskStorageOptions = WalOptions;
+export interface DiskStorageOptions extends WalOptions {
+  /** Bytes of recent writes kept in memory; older entries are read back from the log files. */
+  cacheBytes?: number;
+}
 
 export class DiskStorage implements Storage {
   private hardState: HardState = { ...emptyHardState };
   private snapMeta: SnapshotMetadata = { index: 0, term: 0, confState: emptyConfState() };
   // invariant: ents.firstIndex === snapMeta.index + 1
-  private ents = new EntryArena(1);
+  private ents!: LogEntries;
   private startConfState: ConfState | undefined;
   /** The hard state in memory has a commit index not written yet (see save). */
   private hardStateUnwritten = false;
@@ -65,7 +68,11 @@ export class DiskStorage implements Storage {
     const s = new DiskStorage();
     /** Set when replay found entries after a gap: a later compact record must cover it. */
     let gapBefore = 0;
-    s.wal = Wal.open(dir, opts, (p) => {
+    s.ents = new LogEntries(1, (seq, offset, len) => s.wal.read(seq, offset, len), opts.cacheBytes);
+    // Entries found on opening stay on disk: one block per segment, read back when asked for.
+    let segSeq = -1;
+    let segBlock = -1;
+    s.wal = Wal.open(dir, opts, (p, seq, payloadAt) => {
       switch (p[0] as Rec) {
         case Rec.Entries: {
           let first = p.readDoubleLE(1);
@@ -82,12 +89,16 @@ export class DiskStorage implements Storage {
           } else if (first <= s.lastIndex()) {
             s.ents.truncateFrom(Math.max(first, s.ents.firstIndex));
           }
+          if (seq !== segSeq || !s.ents.hasBlock(segBlock)) {
+            segSeq = seq;
+            segBlock = s.ents.addBlock(seq, 0, 0, undefined);
+          }
           for (let i = 0; i < count; i++, first++) {
             const term = p.readDoubleLE(at);
             const type = p[at + 8];
             const len = p.readUInt32LE(at + 9);
             at += entryHeadBytes;
-            if (first >= s.ents.firstIndex) s.ents.push({ term, index: first, type, data: p.subarray(at, at + len) });
+            if (first >= s.ents.firstIndex) s.ents.push(first, term, type, segBlock, payloadAt + at, len);
             at += len;
           }
           break;
@@ -223,7 +234,6 @@ export class DiskStorage implements Storage {
       assert(at <= this.ents.length, `missing log entry [last: ${this.lastIndex()}, append at: ${entries[0].index}]`);
       // Appending at the end is the common case: nothing to truncate.
       if (at < this.ents.length) this.ents.truncateFrom(entries[0].index);
-      for (const e of entries) this.ents.push(e);
     }
     if (req.hardState) this.hardState = { ...req.hardState };
     let hardState = false;
@@ -241,31 +251,40 @@ export class DiskStorage implements Storage {
     if (!snapshot && entries.length === 0 && !hardState) return this.writing;
     if (hardState) this.writtenHardState = { ...this.hardState };
     const startsAt = entries.length > 0 ? entries[0].index : this.lastIndex() + 1;
-    return this.write(segmentState, startsAt, (rec) => {
-      if (snapshot) rec.packed(Rec.Snapshot, snapshot);
-      if (entries.length > 0) rec.entries(entries);
-      if (hardState) rec.hardState(this.hardState);
-    }, req.sync);
+    const rec = new RecordWriter();
+    if (snapshot) rec.packed(Rec.Snapshot, snapshot);
+    if (entries.length > 0) rec.entries(entries);
+    if (hardState) rec.hardState(this.hardState);
+    return this.write(segmentState, startsAt, rec, req.sync);
   }
 
   /**
-   * Writes the records `fill` makes, in a new segment (starting with `segmentState`) when they
-   * do not fit in the current one; `startsAt` is the index of the first entry written.
+   * Writes the records, in a new segment (starting with `segmentState`) when they do not fit
+   * in the current one; `startsAt` is the index of the first entry written. The entries
+   * written join the log, their data in the written buffer (a block of the log's index).
    */
-  private write(segmentState: { snap: SnapshotMetadata; hs: HardState }, startsAt: number, fill: (rec: RecordWriter) => void, sync: boolean): Promise<void> {
-    const rec = new RecordWriter();
-    fill(rec);
+  private write(segmentState: { snap: SnapshotMetadata; hs: HardState }, startsAt: number, rec: RecordWriter, sync: boolean): Promise<void> {
     let cut: Promise<void> | undefined;
     if (!this.wal.fits(rec.bytes)) {
       cut = this.wal.cut(startsAt);
-      const head = new RecordWriter();
-      head.packed(Rec.State, segmentState);
-      fill(head);
-      this.writing = Promise.all([cut, this.wal.append(head.finish(), sync)]).then(() => undefined);
-      return this.writing;
+      rec.packedFirst(Rec.State, segmentState);
     }
-    this.writing = this.wal.append(rec.finish(), sync);
-    return this.writing;
+    const buf = rec.finish();
+    const where = this.wal.position();
+    const es = rec.entriesWritten;
+    let block = -1;
+    if (es !== undefined) {
+      block = this.ents.addBlock(where.seq, where.offset, buf.length, buf);
+      for (let i = 0; i < es.length; i++) this.ents.push(es[i].index, es[i].term, es[i].type, block, rec.entryDataAt[i], es[i].data.byteLength);
+    }
+    let written = this.wal.append(buf, sync);
+    if (cut) written = Promise.all([cut, written]).then(() => undefined);
+    if (block >= 0) {
+      const id = block;
+      written = written.then(() => this.ents.blockDurable(id));
+    }
+    this.writing = written;
+    return written;
   }
 
   /**
@@ -284,10 +303,17 @@ export class DiskStorage implements Storage {
     this.ents.dropBefore(compactIndex + 1);
     this.snapMeta = { index: compactIndex, term, confState: cloneCs(meta.confState) };
     const point = this.snapMeta;
-    const written = this.write(segmentState, this.lastIndex() + 1, (rec) => rec.packed(Rec.Compact, point), true);
+    const rec = new RecordWriter();
+    rec.packed(Rec.Compact, point);
+    const written = this.write(segmentState, this.lastIndex() + 1, rec, true);
     // Segments holding only compacted entries go once the record saying so is durable.
     this.writing = written.then(() => this.wal.releaseThrough(compactIndex));
     return this.writing;
+  }
+
+  /** Bytes of recent writes held in memory (for tests). */
+  cachedBlockBytes(): number {
+    return this.ents.cachedBlockBytes;
   }
 
   /** Segment files of the log (for tests). */
@@ -310,11 +336,15 @@ function cloneCs(cs: ConfState): ConfState {
 class RecordWriter {
   private parts: { kind: Rec; value: unknown }[] = [];
   bytes = 0;
+  /** The entries of the entries record, and where each one's data are in the finished buffer. */
+  entriesWritten: readonly Entry[] | undefined;
+  entryDataAt: number[] = [];
 
   entries(es: readonly Entry[]): void {
     let n = entriesHeadBytes;
     for (const e of es) n += entryHeadBytes + e.data.byteLength;
     this.parts.push({ kind: Rec.Entries, value: es });
+    this.entriesWritten = es;
     this.bytes += walRecordHeaderBytes + n;
   }
 
@@ -329,8 +359,16 @@ class RecordWriter {
     this.bytes += walRecordHeaderBytes + 1 + b.length;
   }
 
+  /** A packed record before all the others. */
+  packedFirst(kind: Rec.State, value: unknown): void {
+    this.packed(kind, value);
+    this.parts.unshift(this.parts.pop()!);
+  }
+
   finish(): Buffer {
-    const out = Buffer.allocUnsafe(this.bytes);
+    // Not from Node's shared pool: the buffer may be kept (as the entries' data), and a
+    // pooled one would keep its whole pool slab alive.
+    const out = Buffer.allocUnsafeSlow(this.bytes);
     let at = 0;
     for (const { kind, value } of this.parts) {
       let p = at + walRecordHeaderBytes;
@@ -346,6 +384,7 @@ class RecordWriter {
           out[p + 8] = e.type;
           out.writeUInt32LE(e.data.byteLength, p + 9);
           p += entryHeadBytes;
+          this.entryDataAt.push(p);
           out.set(e.data, p);
           p += e.data.byteLength;
         }

@@ -114,7 +114,7 @@ export function decodeAck(p: Buffer): number {
 
 /**
  * Cuts a byte stream into frames. Payloads are views into the received bytes (no copy):
- * whatever keeps a payload's data for long copies it out (DiskStorage's entry arena does).
+ * whatever keeps a payload's data for long copies it out (DiskStorage writes entries' data into its own buffers).
  */
 export class FrameReader {
   /** Received bytes not yet cut into frames, and how many. */

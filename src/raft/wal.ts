@@ -72,7 +72,7 @@ export function sealRecord(buf: Buffer, at: number, len: number): number {
  * Reads the records of one segment file; returns where the valid records end. A record that
  * does not check out ends the segment (tail) or fails the open (not the tail).
  */
-function readSegment(file: string, isTail: boolean, onRecord: (payload: Buffer) => void): number {
+function readSegment(file: string, seq: number, isTail: boolean, onRecord: RecordHandler): number {
   const buf = fs.readFileSync(file);
   let at = 0;
   while (at + headerBytes <= buf.length) {
@@ -85,11 +85,14 @@ function readSegment(file: string, isTail: boolean, onRecord: (payload: Buffer) 
       throw new WalCorruptError(file, at, bad);
     }
     // A view: the caller copies what it keeps.
-    onRecord(buf.subarray(at + headerBytes, end));
+    onRecord(buf.subarray(at + headerBytes, end), seq, at + headerBytes);
     at = end;
   }
   return at;
 }
+
+/** Gets each record's payload, the segment it is in and the payload's offset in that file. */
+export type RecordHandler = (payload: Buffer, seq: number, offset: number) => void;
 
 export class Wal {
   private segments: Segment[] = [];
@@ -101,6 +104,8 @@ export class Wal {
   /** Background writes are chained so that they reach the file in call order. */
   private writing: Promise<void> = Promise.resolve();
   private failed: Error | undefined;
+  /** Descriptors of older segments opened for reading back entries. */
+  private readonly readFds = new Map<number, number>();
 
   private constructor(
     private readonly dir: string,
@@ -114,7 +119,7 @@ export class Wal {
    * Opens (making it if needed) the log in `dir` and hands every record to `onRecord`, in
    * order. The payloads are views into buffers read from disk.
    */
-  static open(dir: string, opts: WalOptions, onRecord: (payload: Buffer) => void): Wal {
+  static open(dir: string, opts: WalOptions, onRecord: RecordHandler): Wal {
     fs.mkdirSync(dir, { recursive: true });
     const w = new Wal(dir, opts);
     const names = fs.readdirSync(dir);
@@ -129,7 +134,7 @@ export class Wal {
     }
     for (let i = 0; i < w.segments.length; i++) {
       const isTail = i === w.segments.length - 1;
-      const end = readSegment(w.segments[i].file, isTail, onRecord);
+      const end = readSegment(w.segments[i].file, w.segments[i].seq, isTail, onRecord);
       if (isTail) {
         w.fd = fs.openSync(w.segments[i].file, fs.constants.O_RDWR);
         w.pos = end;
@@ -149,6 +154,36 @@ export class Wal {
   /** Whether any segment exists (nothing was ever written otherwise). */
   get empty(): boolean {
     return this.segments.length === 0;
+  }
+
+  /** Where the next append goes: its segment and offset. */
+  position(): { seq: number; offset: number } {
+    return { seq: this.segments[this.segments.length - 1].seq, offset: this.pos };
+  }
+
+  /** Reads back `len` bytes at `offset` of segment `seq` (written earlier by append). */
+  read(seq: number, offset: number, len: number): Buffer {
+    const last = this.segments[this.segments.length - 1];
+    let fd: number;
+    if (last !== undefined && last.seq === seq && this.fd >= 0) {
+      fd = this.fd;
+    } else {
+      fd = this.readFds.get(seq) ?? -1;
+      if (fd < 0) {
+        const s = this.segments.find((x) => x.seq === seq);
+        if (s === undefined) throw new Error(`raft log segment ${seq} is gone`);
+        fd = fs.openSync(s.file, 'r');
+        this.readFds.set(seq, fd);
+      }
+    }
+    const b = Buffer.allocUnsafeSlow(len);
+    let done = 0;
+    while (done < len) {
+      const n = fs.readSync(fd, b, done, len - done, offset + done);
+      if (n === 0) throw new Error(`raft log segment ${seq} ends before offset ${offset + len}`);
+      done += n;
+    }
+    return b;
   }
 
   /** Whether `bytes` more of records (framed) fit in the current segment. */
@@ -214,7 +249,14 @@ export class Wal {
     return this.run(() => {
       let n = 0;
       while (n + 1 < this.segments.length && this.segments[n + 1].firstIndex <= index + 1) n++;
-      for (const s of this.segments.slice(0, n)) fs.rmSync(s.file, { force: true });
+      for (const s of this.segments.slice(0, n)) {
+        const fd = this.readFds.get(s.seq);
+        if (fd !== undefined) {
+          fs.closeSync(fd);
+          this.readFds.delete(s.seq);
+        }
+        fs.rmSync(s.file, { force: true });
+      }
       this.segments = this.segments.slice(n);
     });
   }
@@ -226,6 +268,8 @@ export class Wal {
 
   async close(): Promise<void> {
     await this.writing.catch(() => undefined);
+    for (const fd of this.readFds.values()) fs.closeSync(fd);
+    this.readFds.clear();
     if (this.fd >= 0) {
       fs.closeSync(this.fd);
       this.fd = -1;
