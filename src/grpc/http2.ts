@@ -645,7 +645,11 @@ export class Http2ServerConnection {
     this.outBytes += FRAME_HEADER + n;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      // With one stream open (a lone caller, or one watch stream) nothing else is coming to
+      // share the write: it goes out once the current work is done, not a turn later (about
+      // 0.1 ms of a lone put's latency). With more, the turn's frames share one write.
+      if (this.streams.size <= 1) process.nextTick(() => this.flush());
+      else setImmediate(() => this.flush());
     }
   }
 
