@@ -1,8 +1,11 @@
 // An append-only write-ahead log in segment files: where DiskStorage keeps the Raft log.
 //
 // Files: <dir>/<seq>-<firstIndex>.wal (both 16 hex digits), read in seq order. A segment is
-// made at its full size, sparse (ftruncate), so that a write into it changes no file size and
-// its fdatasync has only data to flush. A record is
+// made at its full size and filled with zeros before it is used (in the background, as the
+// next segment, while the current one fills), so that a write into it allocates nothing and
+// its fdatasync has only data to flush, no journal commit (measured in place, 1 client: the
+// members' log writes 0.52/0.39 ms p50 sparse, 0.50/0.36 zero-filled, p90 0.89 -> 0.72). A
+// segment needed before its spare is ready is filled on the spot. A record is
 //   [u32 LE payload length][u32 LE CRC-32 of the payload][payload]
 // and a length of 0 ends a segment's records: the unwritten rest of a file reads as zeros.
 // What the payloads mean is DiskStorage's business; the first record of every segment is
@@ -12,7 +15,7 @@
 // Why not LevelDB (the log was kept there before): a synced LevelDB write crosses to a
 // thread-pool thread and back, and with three members and a client on two cores each
 // crossing costs about 0.1 ms. Measured with three processes syncing 400-byte writes at
-// once: LevelDB 0.39 ms p50; write + fdatasync on the main thread into a sparse segment
+// once: LevelDB 0.39 ms p50; write + fdatasync on the main thread into a preallocated segment
 // 0.17 ms. Writes are therefore made on the main thread by default ('inline'): the event
 // loop waits for the disk, which is what the caller (a Raft Ready) waits for anyway.
 //
@@ -28,6 +31,8 @@ import { crc32 } from '../kv/mvcc/crc32';
 export const walSegmentBytesDefault = 16 * 1024 * 1024;
 const headerBytes = 8;
 const segmentName = /^([0-9a-f]{16})-([0-9a-f]{16})\.wal$/;
+/** The next segment while it is being filled with zeros. */
+const spareName = 'next.wal.tmp';
 
 export type WalWriteMode = 'inline' | 'background';
 
@@ -104,6 +109,12 @@ export class Wal {
   /** Background writes are chained so that they reach the file in call order. */
   private writing: Promise<void> = Promise.resolve();
   private failed: Error | undefined;
+  /** A zero-filled file ready to become the next segment. */
+  private spare: number | undefined;
+  private spareMaking: Promise<void> | undefined;
+  private closed = false;
+  /** Segments made from a spare (for tests). */
+  segmentsFromSpare = 0;
   /** Descriptors of older segments opened for reading back entries. */
   private readonly readFds = new Map<number, number>();
 
@@ -123,6 +134,7 @@ export class Wal {
     fs.mkdirSync(dir, { recursive: true });
     const w = new Wal(dir, opts);
     const names = fs.readdirSync(dir);
+    fs.rmSync(path.join(dir, spareName), { force: true });
     if (names.includes('CURRENT')) throw new Error(`${dir} holds a Raft log in an older format (LevelDB); this version cannot read it`);
     for (const name of names) {
       const m = segmentName.exec(name);
@@ -141,14 +153,47 @@ export class Wal {
         // Zero whatever follows the last good record (a torn write's remains), so that no
         // record written later is ever followed by old bytes that happen to check out.
         const size = fs.fstatSync(w.fd).size;
-        if (size > end) {
-          fs.ftruncateSync(w.fd, end);
-          fs.ftruncateSync(w.fd, Math.max(size, w.segmentBytes));
+        const upTo = Math.max(size, w.segmentBytes);
+        if (upTo > end) {
+          const zeros = Buffer.alloc(Math.min(1 << 20, upTo - end));
+          for (let at = end; at < upTo; at += zeros.length) writeFully(w.fd, zeros.subarray(0, Math.min(zeros.length, upTo - at)), at);
           fs.fsyncSync(w.fd);
         }
       }
     }
+    w.makeSpare();
     return w;
+  }
+
+  /** Resolves once the spare being made (if any) is ready or given up (for tests). */
+  spareSettled(): Promise<void> {
+    return this.spareMaking ?? Promise.resolve();
+  }
+
+  /** Fills a file with zeros in the background, to be the next segment. */
+  private makeSpare(): void {
+    if (this.closed || this.spare !== undefined || this.spareMaking !== undefined) return;
+    const file = path.join(this.dir, spareName);
+    let fd = -1;
+    this.spareMaking = (async () => {
+      fd = await new Promise<number>((res, rej) => fs.open(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600, (e, f) => (e ? rej(e) : res(f))));
+      const zeros = Buffer.alloc(Math.min(1 << 20, this.segmentBytes));
+      for (let at = 0; at < this.segmentBytes && !this.closed; at += zeros.length) {
+        await writeFullyAsync(fd, zeros.subarray(0, Math.min(zeros.length, this.segmentBytes - at)), at);
+      }
+      await fdatasyncAsync(fd);
+      if (this.closed) throw new Error('closed');
+      this.spare = fd;
+    })()
+      .catch(() => {
+        // No spare: the next segment is filled when it is needed.
+        // Synchronously: a log opened next in this directory makes a spare of the same name.
+        if (fd >= 0) fs.closeSync(fd);
+        fs.rmSync(file, { force: true });
+      })
+      .finally(() => {
+        this.spareMaking = undefined;
+      });
   }
 
   /** Whether any segment exists (nothing was ever written otherwise). */
@@ -199,10 +244,21 @@ export class Wal {
     if (this.failed) return Promise.reject(new Error(`raft log write failed earlier: ${this.failed.message}`));
     const seq = this.segments.length > 0 ? this.segments[this.segments.length - 1].seq + 1 : 1;
     const file = path.join(this.dir, `${hex16(seq)}-${hex16(firstIndex)}.wal`);
-    const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
-    fs.ftruncateSync(fd, this.segmentBytes);
-    fs.fsyncSync(fd);
+    let fd: number;
+    if (this.spare !== undefined) {
+      fd = this.spare;
+      this.spare = undefined;
+      fs.renameSync(path.join(this.dir, spareName), file);
+      this.segmentsFromSpare++;
+    } else {
+      // The first segment, or a spare not ready yet: filled here (16 MiB: some milliseconds).
+      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+      const zeros = Buffer.alloc(Math.min(1 << 20, this.segmentBytes));
+      for (let at = 0; at < this.segmentBytes; at += zeros.length) writeFully(fd, zeros.subarray(0, Math.min(zeros.length, this.segmentBytes - at)), at);
+      fs.fsyncSync(fd);
+    }
     syncDir(this.dir);
+    this.makeSpare();
     const old = this.fd;
     this.segments.push({ seq, firstIndex, file });
     this.fd = fd;
@@ -267,7 +323,14 @@ export class Wal {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.writing.catch(() => undefined);
+    await this.spareMaking;
+    if (this.spare !== undefined) {
+      fs.closeSync(this.spare);
+      this.spare = undefined;
+      fs.rmSync(path.join(this.dir, spareName), { force: true });
+    }
     for (const fd of this.readFds.values()) fs.closeSync(fd);
     this.readFds.clear();
     if (this.fd >= 0) {

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DiskStorage } from '../../src/raft/disk-storage';
 import { Entry, EntryType, HardState, SnapshotMetadata } from '../../src/raft/types';
-import { WalWriteMode } from '../../src/raft/wal';
+import { sealRecord, Wal, WalWriteMode } from '../../src/raft/wal';
 
 const cs = { voters: [1, 2, 3], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
 
@@ -225,7 +225,37 @@ describe('DiskStorage on the write-ahead log', () => {
     });
   });
 
-  test('segments are made at their full size (sparse) and deleted once compacted', async () => {
+  test('the next segment is filled with zeros ahead of time; a stale spare is never read', async () => {
+    await withDir(async (dir) => {
+      const segmentBytes = 256 * 1024;
+      // A spare left by a crash, full of garbage.
+      fs.writeFileSync(path.join(dir, 'next.wal.tmp'), Buffer.alloc(segmentBytes, 0xab));
+      const seen: string[] = [];
+      let w = Wal.open(dir, { segmentBytes }, () => undefined);
+      const record = (text: string): Buffer => {
+        const b = Buffer.alloc(8 + text.length);
+        b.write(text, 8);
+        sealRecord(b, 0, text.length);
+        return b;
+      };
+      await w.spareSettled();
+      expect(fs.readFileSync(path.join(dir, 'next.wal.tmp')).every((b) => b === 0)).toBe(true);
+      await w.cut(1);
+      expect(w.segmentsFromSpare).toBe(1);
+      await w.append(record('first'), true);
+      const [seg] = w.files();
+      const bytes = fs.readFileSync(seg);
+      expect(bytes.length).toBe(segmentBytes);
+      expect(bytes.subarray(8 + 'first'.length).every((b) => b === 0)).toBe(true);
+      await w.close();
+      expect(fs.existsSync(path.join(dir, 'next.wal.tmp'))).toBe(false);
+      w = Wal.open(dir, { segmentBytes }, (p) => seen.push(p.toString()));
+      expect(seen).toEqual(['first']);
+      await w.close();
+    });
+  });
+
+  test('segments are made at their full size and deleted once compacted', async () => {
     await withDir(async (dir) => {
       const opts = { segmentBytes: 4096 };
       const s = await DiskStorage.open(dir, opts);
