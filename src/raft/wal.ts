@@ -155,8 +155,7 @@ export class Wal {
         const size = fs.fstatSync(w.fd).size;
         const upTo = Math.max(size, w.segmentBytes);
         if (upTo > end) {
-          const zeros = Buffer.alloc(Math.min(1 << 20, upTo - end));
-          for (let at = end; at < upTo; at += zeros.length) writeFully(w.fd, zeros.subarray(0, Math.min(zeros.length, upTo - at)), at);
+          writeZeros(w.fd, end, upTo);
           fs.fsyncSync(w.fd);
         }
       }
@@ -177,7 +176,7 @@ export class Wal {
     let fd = -1;
     this.spareMaking = (async () => {
       fd = await new Promise<number>((res, rej) => fs.open(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600, (e, f) => (e ? rej(e) : res(f))));
-      const zeros = Buffer.alloc(Math.min(1 << 20, this.segmentBytes));
+      const zeros = Buffer.alloc(Math.min(zeroChunkBytes, this.segmentBytes));
       for (let at = 0; at < this.segmentBytes && !this.closed; at += zeros.length) {
         await writeFullyAsync(fd, zeros.subarray(0, Math.min(zeros.length, this.segmentBytes - at)), at);
       }
@@ -253,8 +252,7 @@ export class Wal {
     } else {
       // The first segment, or a spare not ready yet: filled here (16 MiB: some milliseconds).
       fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
-      const zeros = Buffer.alloc(Math.min(1 << 20, this.segmentBytes));
-      for (let at = 0; at < this.segmentBytes; at += zeros.length) writeFully(fd, zeros.subarray(0, Math.min(zeros.length, this.segmentBytes - at)), at);
+      writeZeros(fd, 0, this.segmentBytes);
       fs.fsyncSync(fd);
     }
     syncDir(this.dir);
@@ -372,6 +370,14 @@ export class Wal {
 function writeFully(fd: number, b: Buffer, at: number): void {
   let done = 0;
   while (done < b.length) done += fs.writeSync(fd, b, done, b.length - done, at + done);
+}
+
+const zeroChunkBytes = 1 << 20;
+
+/** Writes zeros over [from, to) of the file. */
+function writeZeros(fd: number, from: number, to: number): void {
+  const zeros = Buffer.alloc(Math.min(zeroChunkBytes, to - from));
+  for (let at = from; at < to; at += zeros.length) writeFully(fd, zeros.subarray(0, Math.min(zeros.length, to - at)), at);
 }
 
 async function writeFullyAsync(fd: number, b: Buffer, at: number): Promise<void> {

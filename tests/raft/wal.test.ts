@@ -65,6 +65,15 @@ async function withDir(f: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
+/** Writes 20 entries into small segments; returns the segment files. */
+async function writeSegments(dir: string, opts: { segmentBytes: number }): Promise<string[]> {
+  const s = await DiskStorage.open(dir, opts);
+  for (let i = 1; i <= 20; i++) await s.save({ entries: [mkEntry(i, 1, 200, 0)], hardState: { term: 1, vote: 1, commit: 0 }, sync: true });
+  const files = s.walFiles();
+  await s.close();
+  return files;
+}
+
 async function randomHistory(seed: number, mode: WalWriteMode, cacheBytes?: number): Promise<void> {
   await withDir(async (dir) => {
     const rnd = mulberry32(seed);
@@ -194,10 +203,7 @@ describe('DiskStorage on the write-ahead log', () => {
   test('a bad record in a segment that is not the last fails the open', async () => {
     await withDir(async (dir) => {
       const opts = { segmentBytes: 1024 };
-      const s = await DiskStorage.open(dir, opts);
-      for (let i = 1; i <= 20; i++) await s.save({ entries: [mkEntry(i, 1, 200, 0)], hardState: { term: 1, vote: 1, commit: 0 }, sync: true });
-      const files = s.walFiles();
-      await s.close();
+      const files = await writeSegments(dir, opts);
       expect(files.length).toBeGreaterThan(2);
       const buf = fs.readFileSync(files[0]);
       buf[40] ^= 0xff;
@@ -209,10 +215,7 @@ describe('DiskStorage on the write-ahead log', () => {
   test('a missing segment fails the open', async () => {
     await withDir(async (dir) => {
       const opts = { segmentBytes: 1024 };
-      const s = await DiskStorage.open(dir, opts);
-      for (let i = 1; i <= 20; i++) await s.save({ entries: [mkEntry(i, 1, 200, 0)], hardState: { term: 1, vote: 1, commit: 0 }, sync: true });
-      const files = s.walFiles();
-      await s.close();
+      const files = await writeSegments(dir, opts);
       fs.rmSync(files[1]);
       await expect(DiskStorage.open(dir, opts)).rejects.toThrow(/missing segment/);
     });
