@@ -1,9 +1,11 @@
 // Durable Raft storage: entries, hard state and the compaction point, in a write-ahead log
 // of segment files (wal.ts).
 //
-// The log from the last snapshot on is also kept in memory, because the core reads Storage
-// synchronously; --snapshot-count bounds its length. The state machine keeps its own data
-// (the snapshot here is metadata only: it marks where the log was compacted).
+// The core reads Storage synchronously, so every entry's term and place are kept in memory
+// from the last snapshot on (--snapshot-count bounds how many), and the data of the most
+// recent writes; older entries' data are read back from the log files (log-entries.ts). The
+// state machine keeps its own data (the snapshot here is metadata only: it marks where the
+// log was compacted).
 //
 // Records (the first byte of a payload says which):
 //   entries    [1][f64 index of the first][u32 count] then per entry [f64 term][u8 type][u32 length][data]

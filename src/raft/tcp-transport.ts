@@ -298,8 +298,6 @@ export class TcpTransport implements Transport {
   private started = false;
   /** Messages dropped because a peer was not keeping up or not connected. */
   dropped = 0;
-  /** Peers with messages queued by the send in progress. */
-  private readonly unflushed = new Set<Peer>();
 
   constructor(private readonly opts: TcpTransportOptions) {
     this.id = opts.id;
@@ -410,16 +408,14 @@ export class TcpTransport implements Transport {
    * wait for the end of the turn: followers would start their fsync after the leader's.
    */
   send(messages: Message[]): void {
+    const to = new Set<Peer>();
     for (const m of messages) {
       const p = this.peers.get(m.to);
       if (!p) continue;
       p.enqueue(m);
-      this.unflushed.add(p);
+      to.add(p);
     }
-    if (this.unflushed.size === 0) return;
-    const peers = [...this.unflushed];
-    this.unflushed.clear();
-    for (const p of peers) p.flush();
+    for (const p of to) p.flush();
   }
 
   sendSnapshot(m: Message, source: SnapshotSource): Promise<boolean> {

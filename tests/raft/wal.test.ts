@@ -4,24 +4,14 @@
 // and corrupt files.
 
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { DiskStorage } from '../../src/raft/disk-storage';
 import { Entry, EntryType, HardState, SnapshotMetadata } from '../../src/raft/types';
+import { seededRandom } from '../../src/raft/util';
 import { sealRecord, Wal, WalWriteMode } from '../../src/raft/wal';
+import { withTempDir } from '../helpers/temp-dir';
 
 const cs = { voters: [1, 2, 3], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mkEntry(index: number, term: number, size: number, salt: number): Entry {
   const data = Buffer.alloc(size);
@@ -56,14 +46,7 @@ function expectSame(s: DiskStorage, m: Model): void {
   expect(s.hardStateNow()).toEqual({ ...m.hs, commit: Math.min(m.hs.commit, m.last) });
 }
 
-async function withDir(f: (dir: string) => Promise<void>): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-'));
-  try {
-    await f(dir);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
+const withDir = (f: (dir: string) => Promise<void>): Promise<void> => withTempDir('wal-', f);
 
 /** Writes 20 entries into small segments; returns the segment files. */
 async function writeSegments(dir: string, opts: { segmentBytes: number }): Promise<string[]> {
@@ -76,8 +59,9 @@ async function writeSegments(dir: string, opts: { segmentBytes: number }): Promi
 
 async function randomHistory(seed: number, mode: WalWriteMode, cacheBytes?: number): Promise<void> {
   await withDir(async (dir) => {
-    const rnd = mulberry32(seed);
-    const int = (n: number): number => Math.floor(rnd() * n);
+    const rng = seededRandom(seed);
+    const rnd = (): number => rng.float();
+    const int = (n: number): number => rng.int(n);
     const opts = { segmentBytes: 2048, mode, ...(cacheBytes !== undefined ? { cacheBytes } : {}) };
     let s = await DiskStorage.open(dir, opts);
     const m = new Model();

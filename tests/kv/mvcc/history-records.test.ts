@@ -2,23 +2,14 @@
 // as rebuilt from disk: watch catch-up after a reopen and a compaction, and the checks that
 // find missing revision records.
 
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { MvccStore, isMvccError } from '../../../src/kv/mvcc';
 import { REV_KEY_BYTES, writeRevKey } from '../../../src/kv/mvcc/encoding';
+import { withTempDir } from '../../helpers/temp-dir';
 
 const b = (s: string): Uint8Array => Buffer.from(s);
 
-async function withDir(f: (dir: string) => Promise<void>): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mvcc-history-'));
-  try {
-    await f(dir);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
+const withDir = (f: (dir: string) => Promise<void>): Promise<void> => withTempDir('mvcc-history-', f);
 
 /** Revisions 2..6: put a; txn(put b, put c, delete a); put b; txn(delete b, put d); put c. */
 async function build(dir: string): Promise<void> {
