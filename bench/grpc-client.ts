@@ -1,14 +1,17 @@
-// A lean gRPC client over node:http2: unary calls and one bidirectional stream kind
-// (Watch), standard gRPC framing, no compression, no retries, no name resolution. It
-// exists because @grpc/grpc-js spends about twice the client CPU per call, and the client
-// shares the machine's cores with the members it measures.
+// A lean gRPC client: unary calls and one bidirectional stream kind (Watch), standard gRPC
+// framing over HTTP/2 (h2-connection.ts), no compression, no retries, no name resolution.
+// It exists because @grpc/grpc-js spends about four times and node:http2 about twice the
+// client CPU per call, and the client shares the machine's cores with the members it
+// measures: the less it takes, the more the figures say about the servers.
 //
 // A unary call is one HTTP/2 stream: HEADERS (:method POST, :path /etcdserverpb.KV/Put,
 // content-type application/grpc, te trailers), one DATA frame with the length-prefixed
 // message and END_STREAM; the answer is HEADERS, DATA, and trailers carrying grpc-status
 // (or a trailers-only answer with grpc-status in the HEADERS).
 
-import * as http2 from 'node:http2';
+import type { HeaderList } from '../src/grpc/hpack';
+import { ErrorCode } from '../src/grpc/http2';
+import { H2Connection, staticHeaderBlock } from './h2-connection';
 import { FrameSplitter } from './wire';
 
 /** gRPC status codes used here (grpc-js `constants.ts` names). */
@@ -19,10 +22,6 @@ export const grpcStatus = Object.freeze({
   DEADLINE_EXCEEDED: 4,
   UNAVAILABLE: 14,
 });
-
-/** HTTP/2 receive windows: larger than the 64 KiB default so watch streams and big range answers are not throttled by window updates. */
-export const streamWindowBytes = 1 << 20;
-export const connectionWindowBytes = 16 << 20;
 
 export class GrpcCallError extends Error {
   constructor(
@@ -41,20 +40,6 @@ export const methods = Object.freeze({
   status: '/etcdserverpb.Maintenance/Status',
 });
 
-/**
- * The request headers of a method. node:http2 adds :authority and :scheme to the object
- * it is given, so each connection keeps its own (reused for every call: no copy per call).
- */
-function requestHeaders(path: string): http2.OutgoingHttpHeaders {
-  return {
-    ':method': 'POST',
-    ':path': path,
-    'content-type': 'application/grpc',
-    te: 'trailers',
-    'user-agent': 'skiff-bench',
-  };
-}
-
 /** Concatenates the DATA of a unary answer and returns its one message. */
 function singleMessage(chunks: Buffer[]): Buffer {
   const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
@@ -65,15 +50,32 @@ function singleMessage(chunks: Buffer[]): Buffer {
   return buf.subarray(5);
 }
 
-function statusOf(h: http2.IncomingHttpHeaders): number | undefined {
-  const s = h['grpc-status'];
-  return s === undefined ? undefined : Number(s);
+/**
+ * What a call learns from its header blocks: the gRPC status and message once a block
+ * carries grpc-status, and an HTTP failure when the response is not :status 200.
+ */
+class CallStatus {
+  code: number | undefined;
+  details = '';
+  failure: string | undefined;
+
+  headers(h: HeaderList): void {
+    for (const [name, value] of h) {
+      if (name === 'grpc-status') this.code = Number(value);
+      else if (name === 'grpc-message') this.details = percentDecoded(value);
+      else if (name === ':status' && value !== '200') this.failure = `HTTP status ${value}`;
+    }
+  }
+
+  /** The error of a finished call, or undefined when it ended with OK. */
+  error(): GrpcCallError | undefined {
+    if (this.code === undefined) return new GrpcCallError(grpcStatus.UNAVAILABLE, this.failure ?? 'stream closed without grpc-status');
+    if (this.code !== grpcStatus.OK) return new GrpcCallError(this.code, this.details);
+    return undefined;
+  }
 }
 
-function messageOf(h: http2.IncomingHttpHeaders): string {
-  const m = h['grpc-message'];
-  if (m === undefined) return '';
-  const text = Array.isArray(m) ? m.join(',') : m;
+function percentDecoded(text: string): string {
   try {
     return decodeURIComponent(text);
   } catch {
@@ -95,69 +97,56 @@ export interface BidiStream {
 
 /** One HTTP/2 connection to one endpoint; reconnects on the next call after it breaks. */
 export class Connection {
-  private session: http2.ClientHttp2Session | undefined;
-  private readonly headersByPath = new Map<string, http2.OutgoingHttpHeaders>();
+  private conn: H2Connection | undefined;
+  private readonly blocks = new Map<string, Buffer>();
+  private readonly host: string;
+  private readonly port: number;
 
-  constructor(readonly endpoint: string) {}
-
-  private headers(path: string): http2.OutgoingHttpHeaders {
-    let h = this.headersByPath.get(path);
-    if (h === undefined) {
-      h = requestHeaders(path);
-      this.headersByPath.set(path, h);
-    }
-    return h;
+  constructor(readonly endpoint: string) {
+    const u = new URL(endpoint);
+    if (u.protocol !== 'http:') throw new Error(`${endpoint}: only http:// endpoints are supported`);
+    this.host = u.hostname;
+    this.port = Number(u.port || 80);
   }
 
-  private getSession(): http2.ClientHttp2Session {
-    const cur = this.session;
-    if (cur !== undefined && !cur.closed && !cur.destroyed) return cur;
-    const s = http2.connect(this.endpoint, {
-      peerMaxConcurrentStreams: 1 << 16,
-      settings: { initialWindowSize: streamWindowBytes, enablePush: false },
-    });
-    s.on('connect', () => {
-      try {
-        s.setLocalWindowSize(connectionWindowBytes);
-      } catch {
-        // the session went away already
-      }
-    });
-    const drop = (): void => {
-      if (this.session === s) this.session = undefined;
-    };
-    s.on('error', drop);
-    s.on('close', drop);
-    s.on('goaway', drop);
-    this.session = s;
-    return s;
+  private block(path: string): Buffer {
+    let b = this.blocks.get(path);
+    if (b === undefined) {
+      b = staticHeaderBlock([
+        [':method', 'POST'],
+        [':scheme', 'http'],
+        [':path', path],
+        [':authority', `${this.host}:${this.port}`],
+        ['content-type', 'application/grpc'],
+        ['te', 'trailers'],
+        ['user-agent', 'skiff-bench'],
+      ]);
+      this.blocks.set(path, b);
+    }
+    return b;
+  }
+
+  private connection(): H2Connection {
+    const cur = this.conn;
+    if (cur !== undefined && cur.usable) return cur;
+    cur?.close();
+    this.conn = new H2Connection(this.host, this.port);
+    return this.conn;
   }
 
   /** Opens the connection and waits until it is up (the HTTP/2 preface is exchanged). */
   async connect(timeoutMs = 5000): Promise<void> {
-    const s = this.getSession();
-    if (s.connecting === false && !s.destroyed) return;
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => {
-        cleanup();
-        reject(new Error(`connect ${this.endpoint}: timeout after ${timeoutMs} ms`));
-      }, timeoutMs);
-      const onConnect = (): void => {
-        cleanup();
-        resolve();
-      };
-      const onError = (e: Error): void => {
-        cleanup();
-        reject(e);
-      };
-      const cleanup = (): void => {
-        clearTimeout(t);
-        s.off('connect', onConnect);
-        s.off('error', onError);
-      };
-      s.once('connect', onConnect);
-      s.once('error', onError);
-    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.connection().whenReady(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`connect ${this.endpoint}: timeout after ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -167,96 +156,92 @@ export class Connection {
    */
   unary(path: string, requestFrame: Buffer, timeoutMs = 0): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
-      let stream: http2.ClientHttp2Stream;
-      try {
-        stream = this.getSession().request(this.headers(path));
-      } catch (e) {
-        reject(new GrpcCallError(grpcStatus.UNAVAILABLE, (e as Error).message));
-        return;
-      }
+      let conn: H2Connection;
+      let id: number;
+      const status = new CallStatus();
       const chunks: Buffer[] = [];
-      let status: number | undefined;
-      let details = '';
-      let failure: string | undefined;
       let timer: NodeJS.Timeout | undefined;
-      let timedOut = false;
-      if (timeoutMs > 0) {
-        timer = setTimeout(() => {
-          timedOut = true;
-          stream.close(http2.constants.NGHTTP2_CANCEL);
-        }, timeoutMs);
-      }
-      stream.on('response', (h) => {
-        const s = statusOf(h);
-        if (s !== undefined) {
-          status = s;
-          details = messageOf(h);
-        } else if (h[':status'] !== 200) failure = `HTTP status ${h[':status']}`;
-      });
-      stream.on('trailers', (t) => {
-        status = statusOf(t);
-        details = messageOf(t);
-      });
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('error', (e: Error) => {
-        failure = e.message;
-      });
-      stream.on('close', () => {
+      const finish = (): void => {
         if (timer !== undefined) clearTimeout(timer);
-        if (timedOut) return reject(new GrpcCallError(grpcStatus.DEADLINE_EXCEEDED, `deadline of ${timeoutMs} ms exceeded`));
-        if (status === undefined) return reject(new GrpcCallError(grpcStatus.UNAVAILABLE, failure ?? 'stream closed without grpc-status'));
-        if (status !== grpcStatus.OK) return reject(new GrpcCallError(status, details));
+        const err = status.error();
+        if (err !== undefined) return reject(err);
         try {
           resolve(singleMessage(chunks));
         } catch (e) {
           reject(e);
         }
-      });
-      stream.end(requestFrame);
+      };
+      try {
+        conn = this.connection();
+        id = conn.open(this.block(path), {
+          onHeaders: (h, end) => {
+            status.headers(h);
+            if (end) finish();
+          },
+          onData: (data, end) => {
+            chunks.push(data);
+            if (end) finish();
+          },
+          onAbort: (reason, code) => {
+            if (timer !== undefined) clearTimeout(timer);
+            reject(new GrpcCallError(code === ErrorCode.CANCEL ? grpcStatus.CANCELLED : grpcStatus.UNAVAILABLE, reason));
+          },
+        });
+      } catch (e) {
+        reject(new GrpcCallError(grpcStatus.UNAVAILABLE, (e as Error).message));
+        return;
+      }
+      if (timeoutMs > 0) {
+        timer = setTimeout(() => {
+          conn.reset(id, ErrorCode.CANCEL);
+          reject(new GrpcCallError(grpcStatus.DEADLINE_EXCEEDED, `deadline of ${timeoutMs} ms exceeded`));
+        }, timeoutMs);
+      }
+      conn.send(id, requestFrame, true);
     });
   }
 
   /** Opens a bidirectional streaming call (Watch). */
   stream(path: string, handlers: StreamHandlers): BidiStream {
-    const stream = this.getSession().request(this.headers(path));
+    const conn = this.connection();
     const splitter = new FrameSplitter(handlers.onMessage);
-    let status: number | undefined;
-    let details = '';
-    let failure: string | undefined;
-    stream.on('response', (h) => {
-      const s = statusOf(h);
-      if (s !== undefined) {
-        status = s;
-        details = messageOf(h);
-      }
-    });
-    stream.on('trailers', (t) => {
-      status = statusOf(t);
-      details = messageOf(t);
-    });
-    stream.on('data', (c: Buffer) => splitter.push(c));
-    stream.on('error', (e: Error) => {
-      failure = e.message;
-    });
-    stream.on('close', () => {
-      if (status === grpcStatus.OK) handlers.onClose(undefined);
-      else if (status !== undefined) handlers.onClose(new GrpcCallError(status, details));
-      else handlers.onClose(new GrpcCallError(grpcStatus.CANCELLED, failure ?? 'stream closed'));
+    const status = new CallStatus();
+    let open = true;
+    const id = conn.open(this.block(path), {
+      onHeaders: (h, end) => {
+        status.headers(h);
+        if (end) {
+          open = false;
+          handlers.onClose(status.error());
+        }
+      },
+      onData: (data, end) => {
+        splitter.push(data);
+        if (end) {
+          open = false;
+          handlers.onClose(status.error());
+        }
+      },
+      onAbort: (reason) => {
+        open = false;
+        handlers.onClose(new GrpcCallError(grpcStatus.CANCELLED, reason));
+      },
     });
     return {
-      write: (frame) => {
-        stream.write(frame);
-      },
+      write: (frame) => conn.send(id, frame, false),
       cancel: () => {
-        if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        if (!open) return;
+        open = false;
+        conn.reset(id, ErrorCode.CANCEL);
+        handlers.onClose(new GrpcCallError(grpcStatus.CANCELLED, 'cancelled by the client'));
       },
     };
   }
 
   close(): void {
-    const s = this.session;
-    this.session = undefined;
-    if (s !== undefined && !s.destroyed) s.destroy();
+    const c = this.conn;
+    this.conn = undefined;
+    c?.close();
   }
 }
 
