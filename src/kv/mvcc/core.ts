@@ -1,11 +1,11 @@
 // The in-memory MVCC engine: key index, revisions, history, compaction, hash. Deterministic
 // and synchronous. MvccStore adds durability (classic-level) on top of it.
 
-import BTree from 'sorted-btree';
 import { crc32 } from './crc32';
 import { MvccError, assert } from './errors';
 import { KeyIndex, RevEntry } from './key-index';
 import { keySpan, spanContains } from './keys';
+import { OrderedIndex } from './ordered-index';
 import { rangeAt } from './range';
 import {
   Disposable,
@@ -27,7 +27,7 @@ export const INITIAL_REVISION = 1;
 
 export class MvccCore {
   /** @internal The ordered key index, keyed by latin1 key strings. */
-  readonly index = new BTree<string, KeyIndex>();
+  readonly index = new OrderedIndex<KeyIndex>();
   /** invariant: compactRev <= currentRev; currentRev >= 1 */
   protected currentRev = INITIAL_REVISION;
   /** 0: never compacted. */

@@ -7,12 +7,12 @@
 // - `more` is true when more than `limit` keys remained after filtering;
 // - countOnly returns no kvs; keysOnly returns kvs without values.
 
-import BTree from 'sorted-btree';
 import { KeyIndex, RevEntry } from './key-index';
 import { keySpan } from './keys';
+import type { OrderedIndex } from './ordered-index';
 import { RangeOptions, RangeResult, SortTarget } from './types';
 
-export function rangeAt(index: BTree<string, KeyIndex>, opts: RangeOptions, rev: number): RangeResult {
+export function rangeAt(index: OrderedIndex<KeyIndex>, opts: RangeOptions, rev: number): RangeResult {
   const limit = opts.limit !== undefined && opts.limit > 0 ? opts.limit : 0;
   const countOnly = opts.countOnly === true;
   const minMod = opts.minModRevision ?? 0;
