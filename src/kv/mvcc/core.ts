@@ -97,7 +97,7 @@ export class MvccCore {
   /** A one-put write transaction. Returns the header revision and the key's previous state. */
   put(key: Uint8Array, value: Uint8Array, lease = 0): { revision: number; prevKv: KeyValue | undefined } {
     const tw = this.write();
-    const prevKv = tw.put(key, value, lease);
+    const prevKv = tw.put(key, value, lease)?.kv;
     return { revision: tw.end(), prevKv };
   }
 
@@ -119,15 +119,23 @@ export class MvccCore {
     for (const en of changes) this.history.push(en);
     this.committed(changes);
     if (this.listeners.length === 0) return;
-    const events: MvccEvent[] = new Array<MvccEvent>(changes.length);
-    for (let i = 0; i < changes.length; i++) events[i] = eventOf(changes[i]);
-    this.notify({ revision: rev, events });
+    // The events (each with its key, value and previous state copied out) are made only when
+    // a listener reads them: the watch hub does when some watcher is synced, and most
+    // revisions of a busy store are watched by nobody.
+    let events: MvccEvent[] | undefined;
+    this.notify({
+      revision: rev,
+      get events(): MvccEvent[] {
+        return (events ??= changes.map(eventOf));
+      },
+    });
   }
 
   /**
    * Subscribes to every committed write transaction, called synchronously inside end() with
-   * its events (prevKv set when the key existed before the transaction). Event objects are
-   * shared between listeners: never mutate them.
+   * its events (prevKv set when the key existed before the transaction). Read `events` inside
+   * the call: they are made on first reading, and a compaction after it could drop the
+   * previous states. Event objects are shared between listeners: never mutate them.
    */
   onRevision(listener: RevisionListener): Disposable {
     this.listeners = [...this.listeners, listener];

@@ -35,10 +35,11 @@ export class WriteTxn {
   /**
    * Puts `value` under `key` with `lease` (0: none). An existing live key keeps its create
    * revision and its version grows by one; a new or deleted key starts a generation at
-   * version 1. Returns the key's previous state (seeing this transaction's earlier writes).
+   * version 1. Returns the key's previous state (seeing this transaction's earlier writes)
+   * as the store's entry: its `kv` copies the key and value out, only when asked for.
    * The store keeps the key and value bytes: do not change them afterwards.
    */
-  put(key: Uint8Array, value: Uint8Array, lease = 0): KeyValue | undefined {
+  put(key: Uint8Array, value: Uint8Array, lease = 0): RevEntry | undefined {
     this.checkOpen();
     const index = this.core.index;
     const keyStr = keyString(key);
@@ -61,7 +62,7 @@ export class WriteTxn {
     );
     ki.append(en);
     this.changes.push(en);
-    return prev?.kv;
+    return prev;
   }
 
   /**

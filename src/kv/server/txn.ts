@@ -175,7 +175,7 @@ export function applyPut(tw: WriteTxn, p: pb.PutRequest, leases: LeaseAttachment
   const prev = tw.put(p.key, value, lease);
   if (prev && prev.lease !== 0 && prev.lease !== lease) leases.detach(prev.lease, p.key);
   if (lease !== 0 && (!prev || prev.lease !== lease)) leases.attach(lease, p.key);
-  return { header, prev_kv: p.prev_kv && prev ? toPbKv(prev) : null };
+  return { header, prev_kv: p.prev_kv && prev ? toPbKv(prev.kv) : null };
 }
 
 export function applyDeleteRange(tw: WriteTxn, d: pb.DeleteRangeRequest, leases: LeaseAttachments, header: pb.ResponseHeader | null): pb.DeleteRangeResponse {

@@ -230,7 +230,7 @@ describe('write transactions', () => {
     st.put(b('a'), b('1')); // 2
     const tw = st.write();
     expect(tw.revision).toBe(2);
-    expect(kv(tw.put(b('a'), b('2'))!).value).toBe('1');
+    expect(kv(tw.put(b('a'), b('2'))!.kv).value).toBe('1');
     expect(tw.revision).toBe(3);
     expect(kv(tw.get(b('a'))!)).toEqual({ key: 'a', value: '2', create: 2, mod: 3, ver: 2, lease: 0 });
     expect(kvs(tw.range({ key: b('a') }).kvs)[0].value).toBe('2');
@@ -277,7 +277,7 @@ describe('write transactions', () => {
     st.put(b('k'), b('0')); // 2
     const tw = st.write();
     tw.put(b('k'), b('1'));
-    expect(kv(tw.put(b('k'), b('2'))!).value).toBe('1');
+    expect(kv(tw.put(b('k'), b('2'))!.kv).value).toBe('1');
     tw.end(); // 3
     expect(kv(st.get(b('k'))!)).toEqual({ key: 'k', value: '2', create: 2, mod: 3, ver: 3, lease: 0 });
     // As etcd's watch: prevKv is the state before the revision (mod_revision - 1) for both.

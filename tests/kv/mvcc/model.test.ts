@@ -153,7 +153,7 @@ function step(m: Model, stores: MvccCore[], o: Op): void {
           evs.push(pm === undefined ? { type: 'PUT', kv: nkv } : { type: 'PUT', kv: nkv, prev: pm });
           for (const tw of tws) {
             const got = tw.put(b(so.key), b(so.value), so.lease);
-            expect(got === undefined ? undefined : kvs([got])[0]).toEqual(prev);
+            expect(got === undefined ? undefined : kvs([got.kv])[0]).toEqual(prev);
           }
         } else if (so.op === 'del') {
           const gone = [...work.values()].filter((x) => inSpan(x.key, so.key, so.end)).sort((x, y) => cmpStr(x.key, y.key));
