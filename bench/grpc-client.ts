@@ -10,7 +10,7 @@
 // (or a trailers-only answer with grpc-status in the HEADERS).
 
 import type { HeaderList } from '../src/grpc/hpack';
-import { ErrorCode } from '../src/grpc/http2';
+import { ErrorCode } from '../src/grpc/h2-frames';
 import { H2Connection, staticHeaderBlock } from './h2-connection';
 import { FrameSplitter } from './wire';
 

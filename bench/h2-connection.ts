@@ -11,20 +11,21 @@
 
 import * as net from 'node:net';
 import { HeaderList, HpackDecoder, HpackEncoder } from '../src/grpc/hpack';
-import { ErrorCode, FrameType, PREFACE } from '../src/grpc/http2';
-
-const FLAG_END_STREAM = 0x1;
-const FLAG_ACK = 0x1;
-const FLAG_END_HEADERS = 0x4;
-const FLAG_PADDED = 0x8;
-const FLAG_PRIORITY = 0x20;
-const FRAME_HEADER = 9;
-const DEFAULT_WINDOW = 65_535;
-const DEFAULT_MAX_FRAME = 16_384;
-const SETTING_HEADER_TABLE_SIZE = 0x1;
-const SETTING_ENABLE_PUSH = 0x2;
-const SETTING_INITIAL_WINDOW_SIZE = 0x4;
-const SETTING_MAX_FRAME_SIZE = 0x5;
+import {
+  DEFAULT_MAX_FRAME,
+  DEFAULT_WINDOW,
+  ErrorCode,
+  FLAG_ACK,
+  FLAG_END_HEADERS,
+  FLAG_END_STREAM,
+  FLAG_PRIORITY,
+  FRAME_HEADER,
+  FrameType,
+  PREFACE,
+  Setting,
+  frameHeader,
+  unpadded,
+} from '../src/grpc/h2-frames';
 
 /** Receive windows offered to the server: large, so watch streams are not throttled. */
 export const streamWindowBytes = 1 << 20;
@@ -48,7 +49,6 @@ interface ClientStream {
   pending: Array<{ data: Buffer; end: boolean }>;
   /** Bytes received since the last WINDOW_UPDATE for this stream. */
   unacked: number;
-  headersSeen: boolean;
 }
 
 export class H2Connection {
@@ -77,9 +77,9 @@ export class H2Connection {
     this.socket = net.connect({ host, port });
     this.socket.setNoDelay(true);
     const settings = Buffer.alloc(12);
-    settings.writeUInt16BE(SETTING_ENABLE_PUSH, 0);
+    settings.writeUInt16BE(Setting.ENABLE_PUSH, 0);
     settings.writeUInt32BE(0, 2);
-    settings.writeUInt16BE(SETTING_INITIAL_WINDOW_SIZE, 6);
+    settings.writeUInt16BE(Setting.INITIAL_WINDOW_SIZE, 6);
     settings.writeUInt32BE(streamWindowBytes, 8);
     this.out.push(PREFACE);
     this.frame(FrameType.SETTINGS, 0, 0, settings);
@@ -109,7 +109,7 @@ export class H2Connection {
     if (this.closedReason !== undefined) throw new Error(this.closedReason);
     const id = this.nextStreamId;
     this.nextStreamId += 2;
-    this.streams.set(id, { id, events, sendWindow: this.peerInitialWindow, pending: [], unacked: 0, headersSeen: false });
+    this.streams.set(id, { id, events, sendWindow: this.peerInitialWindow, pending: [], unacked: 0 });
     this.frame(FrameType.HEADERS, FLAG_END_HEADERS, id, headerBlock);
     return id;
   }
@@ -150,12 +150,7 @@ export class H2Connection {
   }
 
   private frame(type: FrameType, flags: number, id: number, payload: Buffer): void {
-    const h = Buffer.allocUnsafe(FRAME_HEADER);
-    h.writeUIntBE(payload.length, 0, 3);
-    h[3] = type;
-    h[4] = flags;
-    h.writeUInt32BE(id, 5);
-    this.out.push(h, payload);
+    this.out.push(frameHeader(type, flags, id, payload.length), payload);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(() => this.flush());
@@ -208,7 +203,7 @@ export class H2Connection {
       case FrameType.DATA: {
         this.connUnacked += payload.length;
         const s = this.streams.get(id);
-        const data = flags & FLAG_PADDED ? unpad(payload) : payload;
+        const data = unpadded(flags, payload);
         if (s === undefined) return; // reset by us: its data only counts against the window
         s.unacked += payload.length;
         const end = (flags & FLAG_END_STREAM) !== 0;
@@ -221,8 +216,7 @@ export class H2Connection {
         return;
       }
       case FrameType.HEADERS: {
-        let block = flags & FLAG_PADDED ? unpad(payload) : payload;
-        if (flags & FLAG_PRIORITY) block = block.subarray(5);
+        const block = unpadded(flags, payload, flags & FLAG_PRIORITY ? 5 : 0);
         const end = (flags & FLAG_END_STREAM) !== 0;
         if (flags & FLAG_END_HEADERS) this.onHeaderBlock(id, block, end);
         else this.continuing = { id, end, parts: [Buffer.from(block)] };
@@ -292,7 +286,6 @@ export class H2Connection {
     const s = this.streams.get(id);
     if (s === undefined) return;
     if (end) this.streams.delete(id);
-    s.headersSeen = true;
     s.events.onHeaders(headers, end);
   }
 
@@ -300,16 +293,15 @@ export class H2Connection {
     for (let o = 0; o + 6 <= p.length; o += 6) {
       const key = p.readUInt16BE(o);
       const value = p.readUInt32BE(o + 2);
-      if (key === SETTING_INITIAL_WINDOW_SIZE) {
+      if (key === Setting.INITIAL_WINDOW_SIZE) {
         const delta = value - this.peerInitialWindow;
         this.peerInitialWindow = value;
         for (const s of this.streams.values()) s.sendWindow += delta;
         if (delta > 0) for (const s of this.streams.values()) if (s.pending.length > 0) this.drain(s);
-      } else if (key === SETTING_MAX_FRAME_SIZE) {
+      } else if (key === Setting.MAX_FRAME_SIZE) {
         this.peerMaxFrame = value;
-      } else if (key === SETTING_HEADER_TABLE_SIZE) {
-        // Request blocks never use the dynamic table, so any size suits them.
       }
+      // HEADER_TABLE_SIZE needs nothing: request blocks never use the dynamic table.
     }
   }
 
@@ -320,12 +312,6 @@ export class H2Connection {
     this.streams.clear();
     for (const s of streams) s.events.onAbort(reason, undefined);
   }
-}
-
-function unpad(payload: Buffer): Buffer {
-  const padLength = payload[0];
-  if (padLength >= payload.length) throw new Error('padding exceeds the frame');
-  return payload.subarray(1, payload.length - padLength);
 }
 
 /** A request header block encoded without the dynamic table: the same bytes serve every call. */

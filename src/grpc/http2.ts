@@ -13,60 +13,27 @@
 // Not here: server push, which gRPC never uses, and the client side.
 
 import type * as net from 'node:net';
+import {
+  ConnectionError,
+  DEFAULT_MAX_FRAME,
+  DEFAULT_WINDOW,
+  ErrorCode,
+  FLAG_ACK,
+  FLAG_END_HEADERS,
+  FLAG_END_STREAM,
+  FLAG_PADDED,
+  FLAG_PRIORITY,
+  FRAME_HEADER,
+  FrameType,
+  MAX_WINDOW,
+  PREFACE,
+  Setting,
+  frameHeader,
+  unpadded,
+} from './h2-frames';
 import { HpackDecoder, HpackEncoder, HpackError, type HeaderList } from './hpack';
 
-export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-
-export const enum FrameType {
-  DATA = 0x0,
-  HEADERS = 0x1,
-  PRIORITY = 0x2,
-  RST_STREAM = 0x3,
-  SETTINGS = 0x4,
-  PUSH_PROMISE = 0x5,
-  PING = 0x6,
-  GOAWAY = 0x7,
-  WINDOW_UPDATE = 0x8,
-  CONTINUATION = 0x9,
-}
-
-const FLAG_END_STREAM = 0x1;
-const FLAG_ACK = 0x1;
-const FLAG_END_HEADERS = 0x4;
-const FLAG_PADDED = 0x8;
-const FLAG_PRIORITY = 0x20;
-
-/** RFC 9113 §7 error codes. */
-export const enum ErrorCode {
-  NO_ERROR = 0x0,
-  PROTOCOL_ERROR = 0x1,
-  INTERNAL_ERROR = 0x2,
-  FLOW_CONTROL_ERROR = 0x3,
-  SETTINGS_TIMEOUT = 0x4,
-  STREAM_CLOSED = 0x5,
-  FRAME_SIZE_ERROR = 0x6,
-  REFUSED_STREAM = 0x7,
-  CANCEL = 0x8,
-  COMPRESSION_ERROR = 0x9,
-  CONNECT_ERROR = 0xa,
-  ENHANCE_YOUR_CALM = 0xb,
-  INADEQUATE_SECURITY = 0xc,
-  HTTP_1_1_REQUIRED = 0xd,
-}
-
-const enum Setting {
-  HEADER_TABLE_SIZE = 0x1,
-  ENABLE_PUSH = 0x2,
-  MAX_CONCURRENT_STREAMS = 0x3,
-  INITIAL_WINDOW_SIZE = 0x4,
-  MAX_FRAME_SIZE = 0x5,
-  MAX_HEADER_LIST_SIZE = 0x6,
-}
-
-const DEFAULT_WINDOW = 65_535;
-const DEFAULT_MAX_FRAME = 16_384;
-const MAX_WINDOW = 2 ** 31 - 1;
-const FRAME_HEADER = 9;
+export { ErrorCode, FrameType, PREFACE } from './h2-frames';
 
 /** Receive windows this server offers: generous, as everything here is on one host or a LAN. */
 const STREAM_WINDOW = 1 << 20;
@@ -78,15 +45,6 @@ const MAX_STREAMS = 100_000;
 const JOIN_BELOW = 64 * 1024;
 /** A stream refuses more queued output above this (its writer waits for 'drain'). */
 export const STREAM_HIGH_WATER = 1 << 20;
-
-class ConnectionError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** What a connection tells its owner about streams. */
 export interface StreamListener {
@@ -374,15 +332,6 @@ export class Http2ServerConnection {
     }
   }
 
-  /** The payload without padding (PADDED flag), checked. */
-  private unpad(flags: number, payload: Buffer, extra = 0): Buffer {
-    if ((flags & FLAG_PADDED) === 0) return extra === 0 ? payload : payload.subarray(extra);
-    if (payload.length < 1) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'padded frame too short');
-    const pad = payload[0]!;
-    if (1 + extra + pad > payload.length) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'padding exceeds the frame');
-    return payload.subarray(1 + extra, payload.length - pad);
-  }
-
   private onDataFrame(flags: number, streamId: number, payload: Buffer): void {
     if (streamId === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on stream 0');
     // The whole frame, padding included, counts against both windows.
@@ -399,7 +348,7 @@ export class Http2ServerConnection {
       this.streamError(streamId, ErrorCode.FLOW_CONTROL_ERROR);
       return;
     }
-    const data = this.unpad(flags, payload);
+    const data = unpadded(flags, payload);
     const end = (flags & FLAG_END_STREAM) !== 0;
     if (end) stream.remoteEnded = true;
     stream.credit(payload.length);
@@ -409,7 +358,7 @@ export class Http2ServerConnection {
 
   private onHeadersFrame(flags: number, streamId: number, payload: Buffer): void {
     if (streamId === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on stream 0');
-    const block = this.unpad(flags, payload, (flags & FLAG_PRIORITY) !== 0 ? 5 : 0);
+    const block = unpadded(flags, payload, (flags & FLAG_PRIORITY) !== 0 ? 5 : 0);
     if ((flags & FLAG_PADDED) !== 0 && (flags & FLAG_PRIORITY) !== 0 && payload.length < 6) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'HEADERS too short');
     const endStream = (flags & FLAG_END_STREAM) !== 0;
     if ((flags & FLAG_END_HEADERS) === 0) {
@@ -632,15 +581,8 @@ export class Http2ServerConnection {
 
   private writeFrame(type: FrameType, flags: number, streamId: number, payload: Buffer): void {
     if (this.dead) return;
-    const h = Buffer.allocUnsafe(FRAME_HEADER);
     const n = payload.length;
-    h[0] = (n >>> 16) & 0xff;
-    h[1] = (n >>> 8) & 0xff;
-    h[2] = n & 0xff;
-    h[3] = type;
-    h[4] = flags;
-    h.writeUInt32BE(streamId, 5);
-    this.out.push(h);
+    this.out.push(frameHeader(type, flags, streamId, n));
     if (n > 0) this.out.push(payload);
     this.outBytes += FRAME_HEADER + n;
     if (!this.flushScheduled) {
