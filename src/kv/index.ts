@@ -5,7 +5,6 @@ export type { ServerConfig, MemberUrls } from './server/config';
 export { createLogger } from './server/logger';
 export { checkTlsUrls } from './server/tls';
 export { selfCert } from './server/self-cert';
-export { IdleMemoryReclaimer } from './server/idle-memory';
 export type { TlsFiles } from './server/tls';
 export { describeRestore, restoreSnapshot } from './server/snapshot-restore';
 export type { SnapshotRestoreOptions, SnapshotRestoreResult } from './server/snapshot-restore';

@@ -5,7 +5,7 @@ import * as v8 from 'node:v8';
 import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 
-import { checkTlsUrls, ConfigError, createLogger, EtcdServer, IdleMemoryReclaimer, selfCert, parseInitialCluster, parseUrls, serverDefaults, ServerConfig, validateConfig } from '../../kv';
+import { checkTlsUrls, ConfigError, createLogger, EtcdServer, selfCert, parseInitialCluster, parseUrls, serverDefaults, ServerConfig, validateConfig } from '../../kv';
 
 interface StoreArgs {
   name: string;
@@ -157,16 +157,10 @@ export const storeCommand: CommandModule<object, StoreArgs> = {
     if (process.env.SKIFF_V8_OPTIMIZE_FOR_SIZE === '1') v8.setFlagsFromString('--optimize-for-size');
     const logger = createLogger({ name: config.name, level: config.logLevel });
     const server = await EtcdServer.start(config, logger);
-    // SKIFF_IDLE_GC=0 turns off giving memory back when idle (idle-memory.ts).
-    const reclaimer =
-      process.env.SKIFF_IDLE_GC === '0'
-        ? undefined
-        : IdleMemoryReclaimer.start((e) => logger.debug({ usedBytes: e.usedBytes, baselineBytes: e.baselineBytes }, 'idle: collecting garbage'));
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
       stopping = true;
-      reclaimer?.stop();
       logger.info({ signal }, 'received signal; shutting down');
       server.stop().then(
         () => process.exit(0),
