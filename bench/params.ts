@@ -63,6 +63,12 @@ export interface BenchParams {
   memoryClients: number;
   /** Wait after loading before reading RSS (followers finish applying). */
   memorySettleSec: number;
+  /**
+   * A further wait, with no load, before reading RSS a second time: what a member holds once
+   * its runtime has given back what the burst left (V8's memory reducer starts 8-30 s after
+   * the last allocations; Go's scavenger returns memory over a similar time).
+   */
+  memoryIdleSec: number;
 
   /** Keys per page when reading back the failover keys. */
   readBackPageKeys: number;
@@ -100,6 +106,7 @@ const full: BenchParams = {
   memoryKeys: 100_000,
   memoryClients: 16,
   memorySettleSec: 2,
+  memoryIdleSec: 40,
   readBackPageKeys: 10_000,
 };
 
@@ -119,6 +126,7 @@ const quick: BenchParams = {
   failoverVerifyMaxSec: 20,
   memoryKeys: 2_000,
   memorySettleSec: 0.5,
+  memoryIdleSec: 1,
 };
 
 function assertParams(p: BenchParams): void {

@@ -10,6 +10,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FaultNetwork } from './fault-proxy';
+import { memberProcess, repoRoot } from '../cli/member-process';
 import { CHAOS_PORTS, portPicker } from './ports';
 
 export type StoreKind = 'skiff' | 'etcd';
@@ -62,16 +63,7 @@ export interface UnexpectedExit {
   logTail: string;
 }
 
-/** The repository root (holding package.json), from src/chaos or dist/src/chaos. */
-export const repoRoot = ((): string => {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`package.json not found above ${__dirname}`);
-    dir = up;
-  }
-  return dir;
-})();
+export { repoRoot };
 
 /** Ports for members and proxies (ports.ts). */
 export const portRange = CHAOS_PORTS;
@@ -166,10 +158,8 @@ export class ChaosCluster {
     const out = fs.openSync(m.logFile, 'a');
     fs.writeSync(out, `\n==== chaos: start ${m.name} (${state}) at ${new Date().toISOString()}\n`);
     const args = this.args(i, state);
-    const proc =
-      this.o.kind === 'skiff'
-        ? spawn(process.execPath, [path.join(repoRoot, 'bin', 'skiff'), 'store', ...args], { stdio: ['ignore', out, out] })
-        : spawn('etcd', args, { stdio: ['ignore', out, out], env: { ...process.env } });
+    const launch = this.o.kind === 'skiff' ? memberProcess(args) : { command: 'etcd', args, env: process.env };
+    const proc = spawn(launch.command, launch.args, { stdio: ['ignore', out, out], env: launch.env });
     fs.closeSync(out);
     m.proc = proc;
     m.paused = false;

@@ -9,17 +9,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { portPicker, testPorts } from '../../src/chaos/ports';
 
-/** The repository root (holding package.json), from tests/ (ts-jest) or dist/tests/ (compiled). */
-export const repoRoot = ((): string => {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`package.json not found above ${__dirname}`);
-    dir = up;
-  }
-  return dir;
-})();
-export const skiffBin = path.join(repoRoot, 'bin', 'skiff');
+import { memberProcess, repoRoot, skiffBin } from '../../src/cli/member-process';
+
+export { repoRoot, skiffBin };
 
 export type StoreKind = 'skiff' | 'etcd';
 
@@ -148,8 +140,8 @@ export class StoreCluster {
   spawnMember(i: number): void {
     const m = this.members[i];
     const out = fs.openSync(m.logFile, 'a');
-    const [cmd, args] = this.kind === 'skiff' ? [process.execPath, [...this.nodeArgs, skiffBin, 'store', ...m.args]] : ['etcd', m.args];
-    m.proc = spawn(cmd as string, args as string[], { stdio: ['ignore', out, out], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH } });
+    const { command, args, env } = this.kind === 'skiff' ? memberProcess(m.args, this.nodeArgs) : { command: 'etcd', args: m.args, env: process.env };
+    m.proc = spawn(command, args, { stdio: ['ignore', out, out], env });
     fs.closeSync(out);
   }
 

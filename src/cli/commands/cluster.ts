@@ -7,6 +7,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import { memberProcess } from '../member-process';
 
 interface ClusterArgs {
   members: number;
@@ -28,16 +29,6 @@ export function localMemberPorts(i: number): { clientPort: number; peerPort: num
   return { clientPort: base, peerPort: base + 1, metricsPort: base + 2 };
 }
 
-/** The repository root (holding package.json), from src/ or from dist/src/. */
-function repoRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('package.json not found above ' + __dirname);
-    dir = up;
-  }
-  return dir;
-}
 
 async function waitHealthy(m: LocalMember, deadlineMs: number): Promise<boolean> {
   while (Date.now() < deadlineMs) {
@@ -72,29 +63,23 @@ export const clusterCommand: CommandModule<object, ClusterArgs> = {
     fs.mkdirSync(dataDir, { recursive: true });
     const members: LocalMember[] = Array.from({ length: n }, (_, i) => ({ name: `skiff${i + 1}`, ...localMemberPorts(i) }));
     const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
-    const bin = path.join(repoRoot(), 'bin', 'skiff');
     for (const m of members) {
       const memberDir = path.join(dataDir, m.name);
       // An existing data directory restarts the member from disk (initial flags are then ignored).
       const log = fs.openSync(path.join(dataDir, `${m.name}.log`), 'a');
-      m.proc = spawn(
-        process.execPath,
-        [
-          bin,
-          'store',
-          `--name=${m.name}`,
-          `--data-dir=${memberDir}`,
-          `--listen-client-urls=http://127.0.0.1:${m.clientPort}`,
-          `--advertise-client-urls=http://127.0.0.1:${m.clientPort}`,
-          `--listen-peer-urls=http://127.0.0.1:${m.peerPort}`,
-          `--initial-advertise-peer-urls=http://127.0.0.1:${m.peerPort}`,
-          `--initial-cluster=${initialCluster}`,
-          '--initial-cluster-token=skiff-local',
-          `--listen-metrics-urls=http://127.0.0.1:${m.metricsPort}`,
-          `--log-level=${args['log-level']}`,
-        ],
-        { stdio: ['ignore', log, log] },
-      );
+      const launch = memberProcess([
+        `--name=${m.name}`,
+        `--data-dir=${memberDir}`,
+        `--listen-client-urls=http://127.0.0.1:${m.clientPort}`,
+        `--advertise-client-urls=http://127.0.0.1:${m.clientPort}`,
+        `--listen-peer-urls=http://127.0.0.1:${m.peerPort}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${m.peerPort}`,
+        `--initial-cluster=${initialCluster}`,
+        '--initial-cluster-token=skiff-local',
+        `--listen-metrics-urls=http://127.0.0.1:${m.metricsPort}`,
+        `--log-level=${args['log-level']}`,
+      ]);
+      m.proc = spawn(launch.command, launch.args, { stdio: ['ignore', log, log], env: launch.env });
       fs.closeSync(log);
     }
     let stopping = false;
