@@ -28,12 +28,24 @@ export class MajorityConfig {
   committedIndex(ackedIndex: (id: NodeId) => number | undefined): number {
     const n = this.ids.size;
     if (n === 0) return Infinity;
-    const acked: number[] = [];
-    for (const id of this.ids) acked.push(ackedIndex(id) ?? 0);
-    acked.sort((a, b) => b - a);
+    // The leader asks on every acknowledgement: an insertion sort (descending) into a scratch
+    // array of this config's size, instead of a new array and Array.prototype.sort each time.
+    const acked = (this.scratch ??= new Float64Array(n));
+    let k = 0;
+    for (const id of this.ids) {
+      const v = ackedIndex(id) ?? 0;
+      let j = k++;
+      while (j > 0 && acked[j - 1] < v) {
+        acked[j] = acked[j - 1];
+        j--;
+      }
+      acked[j] = v;
+    }
     // The (n/2+1)-th largest is acknowledged by a majority.
     return acked[Math.floor(n / 2)];
   }
+
+  private scratch: Float64Array | undefined;
 
   voteResult(votes: ReadonlyMap<NodeId, boolean>): VoteResult {
     const n = this.ids.size;

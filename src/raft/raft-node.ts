@@ -127,6 +127,8 @@ export class RaftNode {
     this.rn = new RawNode({
       checkQuorum: true,
       preVote: true,
+      // Proposals of one event-loop turn go out together (see RaftConfig.batchAppends).
+      batchAppends: true,
       ...opts.raft,
       id: opts.id,
       storage: opts.storage,

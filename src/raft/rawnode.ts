@@ -137,6 +137,7 @@ export class RawNode {
 
   hasReady(): boolean {
     const r = this.raft;
+    r.flushAppends();
     const ss = this.softState();
     if (ss.lead !== this.prevSoftState.lead || ss.raftState !== this.prevSoftState.raftState) return true;
     if (!hardStateEqual(this.hardState(), this.prevHardState)) return true;
@@ -151,6 +152,7 @@ export class RawNode {
   ready(): Ready {
     assert(!this.pendingReady, 'ready() called again before advance()');
     const r = this.raft;
+    r.flushAppends();
     const rd: Ready = {
       entries: r.raftLog.unstableEntries().slice(),
       committedEntries: r.raftLog.nextCommittedEnts(),

@@ -253,10 +253,21 @@ export class ProgressTracker {
     return [...this.config.learners].sort((a, b) => a - b);
   }
 
-  /** Every tracked id, sorted: iteration order is deterministic. */
-  ids(): NodeId[] {
-    return [...this.progress.keys()].sort((a, b) => a - b);
+  /**
+   * Every tracked id, sorted: iteration order is deterministic. The leader asks for them on
+   * every proposal and acknowledgement, so the sorted list is kept until the progress map is
+   * replaced (a configuration change switches to a new map) or changes size; callers must
+   * not modify it.
+   */
+  ids(): readonly NodeId[] {
+    const c = this.idsCache;
+    if (c !== undefined && c.of === this.progress && c.size === this.progress.size) return c.ids;
+    const ids = [...this.progress.keys()].sort((a, b) => a - b);
+    this.idsCache = { of: this.progress, size: this.progress.size, ids };
+    return ids;
   }
+
+  private idsCache: { of: ReadonlyMap<NodeId, Progress>; size: number; ids: readonly NodeId[] } | undefined;
 
   isVoter(id: NodeId): boolean {
     return this.config.voters.incoming.ids.has(id) || this.config.voters.outgoing.ids.has(id);

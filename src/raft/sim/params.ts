@@ -63,6 +63,7 @@ export interface SimParams {
   readonly uncommittedBytesMax: number;
   readonly checkQuorum: boolean;
   readonly preVote: boolean;
+  readonly batchAppends: boolean;
 }
 
 export function drawParams(rng: SimRandom, nodes: 3 | 5): SimParams {
@@ -107,6 +108,7 @@ export function drawParams(rng: SimRandom, nodes: 3 | 5): SimParams {
     uncommittedBytesMax: rng.pick([32, 64, 256]),
     checkQuorum: rng.chance(0.85),
     preVote: rng.chance(0.85),
+    batchAppends: rng.chance(0.5),
   };
   // Without PreVote, members with stale logs keep starting elections they cannot win, and
   // each one resets everybody's timer (thesis §9.6): electing a leader can take several

@@ -218,6 +218,7 @@ export class Simulation implements NodeHost, NetworkHost, CheckerClock {
       uncommittedBytesMax: p.uncommittedBytesMax,
       checkQuorum: p.checkQuorum,
       preVote: p.preVote,
+      batchAppends: p.batchAppends,
     });
   }
 
