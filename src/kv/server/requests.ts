@@ -1,6 +1,15 @@
-// What goes into the Raft log: one msgpackr-encoded request per entry, tagged with the id
-// of the member that proposed it and a sequence number, so that the proposer (and only it)
-// can hand the result back to the waiting client.
+// What goes into the Raft log: one request per entry, tagged with the id of the member that
+// proposed it and a sequence number, so that the proposer (and only it) can hand the result
+// back to the waiting client.
+//
+// A put without auth information, by far the most frequent entry, has a fixed binary layout;
+// everything else is msgpackr-encoded. Every member decodes every entry, and msgpackr's
+// generic decoding of the put (a map of a map of a map, keys read as strings) cost a
+// tenth of a member's allocation under a write load. The binary form starts with 0xc1, a
+// byte msgpack never uses, so the two are told apart by the first byte and logs written
+// before it still decode:
+//   [0xc1][kind 1 = put][flags: 1 prev_kv, 2 ignore_value, 4 ignore_lease]
+//   [m: f64 LE][n: f64 LE][lease: f64 LE][key length: u32 LE][key][value]
 
 import { Packr } from 'msgpackr';
 import type { AuthInfo, AuthRequest } from '../auth';
@@ -39,12 +48,57 @@ export interface Envelope {
   a?: AuthInfo;
 }
 
+const binaryTag = 0xc1;
+const binaryPut = 1;
+const putHeadBytes = 3 + 3 * 8 + 4;
+
 export function encodeEnvelope(e: Envelope): Uint8Array {
+  if (e.r.op === 'put' && e.a === undefined) return encodePut(e.m, e.n, e.r.req);
   return packr.pack(e);
 }
 
 export function decodeEnvelope(b: Uint8Array): Envelope {
+  if (b.length > 0 && b[0] === binaryTag) return decodeBinary(b);
   return packr.unpack(b) as Envelope;
+}
+
+function encodePut(m: number, n: number, req: pb.PutRequest): Buffer {
+  const out = Buffer.allocUnsafe(putHeadBytes + req.key.length + req.value.length);
+  out[0] = binaryTag;
+  out[1] = binaryPut;
+  out[2] = (req.prev_kv ? 1 : 0) | (req.ignore_value ? 2 : 0) | (req.ignore_lease ? 4 : 0);
+  out.writeDoubleLE(m, 3);
+  out.writeDoubleLE(n, 11);
+  out.writeDoubleLE(req.lease, 19);
+  out.writeUInt32LE(req.key.length, 27);
+  out.set(req.key, putHeadBytes);
+  out.set(req.value, putHeadBytes + req.key.length);
+  return out;
+}
+
+function decodeBinary(b: Uint8Array): Envelope {
+  if (b.length < putHeadBytes || b[1] !== binaryPut) throw new Error(`undecodable log entry (binary kind ${b[1]}, ${b.length} bytes)`);
+  // Views of the entry's bytes, no copies: the store copies what it keeps (as msgpackr's
+  // subarrays did before).
+  const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  const keyLen = buf.readUInt32LE(27);
+  if (putHeadBytes + keyLen > buf.length) throw new Error(`undecodable log entry (key of ${keyLen} bytes in ${buf.length})`);
+  const flags = buf[2];
+  return {
+    m: buf.readDoubleLE(3),
+    n: buf.readDoubleLE(11),
+    r: {
+      op: 'put',
+      req: {
+        key: buf.subarray(putHeadBytes, putHeadBytes + keyLen),
+        value: buf.subarray(putHeadBytes + keyLen),
+        lease: buf.readDoubleLE(19),
+        prev_kv: (flags & 1) !== 0,
+        ignore_value: (flags & 2) !== 0,
+        ignore_lease: (flags & 4) !== 0,
+      },
+    },
+  };
 }
 
 /**

@@ -1,0 +1,69 @@
+// The Raft log's request envelope: the binary form of a put and the msgpackr form of
+// everything else, and logs written before the binary form existed.
+
+import { Packr } from 'msgpackr';
+import { decodeEnvelope, encodeEnvelope, Envelope } from '../../../src/kv/server/requests';
+
+const put = (over: Partial<{ key: Buffer; value: Buffer; lease: number; prev_kv: boolean; ignore_value: boolean; ignore_lease: boolean }> = {}) => ({
+  key: Buffer.from('k1'),
+  value: Buffer.from('v1'),
+  lease: 0,
+  prev_kv: false,
+  ignore_value: false,
+  ignore_lease: false,
+  ...over,
+});
+
+describe('request envelope', () => {
+  test('a put round-trips through the binary form, every flag and a large lease and member id', () => {
+    const cases = [
+      put(),
+      put({ prev_kv: true }),
+      put({ ignore_value: true, value: Buffer.alloc(0) }),
+      put({ ignore_lease: true, lease: 0 }),
+      put({ lease: 2 ** 53 - 1, prev_kv: true, ignore_value: true, ignore_lease: true }),
+      put({ key: Buffer.from([0, 255, 0x80]), value: Buffer.alloc(70000, 7) }),
+    ];
+    for (const req of cases) {
+      const env: Envelope = { m: 0x1347b1a18fd4f4, n: 123456789012, r: { op: 'put', req } };
+      const data = encodeEnvelope(env);
+      expect(data[0]).toBe(0xc1);
+      expect(decodeEnvelope(data)).toEqual(env);
+    }
+  });
+
+  test('a put decodes from a plain Uint8Array view in the middle of a larger buffer', () => {
+    const env: Envelope = { m: 7, n: 8, r: { op: 'put', req: put({ lease: 42 }) } };
+    const data = encodeEnvelope(env);
+    const big = new Uint8Array(data.length + 20);
+    big.set(data, 10);
+    expect(decodeEnvelope(new Uint8Array(big.buffer, 10, data.length))).toEqual(env);
+  });
+
+  test('a put with auth information and the other requests stay msgpackr-encoded', () => {
+    const withAuth: Envelope = { m: 1, n: 2, r: { op: 'put', req: put() }, a: { username: 'root', revision: 3 } };
+    const del: Envelope = { m: 1, n: 3, r: { op: 'deleteRange', req: { key: Buffer.from('a'), range_end: Buffer.from('b'), prev_kv: false } } };
+    for (const env of [withAuth, del]) {
+      const data = encodeEnvelope(env);
+      expect(data[0]).not.toBe(0xc1);
+      expect(decodeEnvelope(data)).toEqual(env);
+    }
+  });
+
+  test('a put written by the msgpackr form (logs from before the binary one) still decodes', () => {
+    const env: Envelope = { m: 5, n: 6, r: { op: 'put', req: put({ lease: 9 }) } };
+    const old = new Packr({ useRecords: false, moreTypes: false }).pack(env);
+    expect(decodeEnvelope(old)).toEqual(env);
+  });
+
+  test('a truncated or unknown binary entry fails with a clear error', () => {
+    const data = Buffer.from(encodeEnvelope({ m: 1, n: 1, r: { op: 'put', req: put() } }));
+    expect(() => decodeEnvelope(data.subarray(0, 20))).toThrow(/undecodable log entry/);
+    const unknown = Buffer.from(data);
+    unknown[1] = 9;
+    expect(() => decodeEnvelope(unknown)).toThrow(/binary kind 9/);
+    const badKey = Buffer.from(data);
+    badKey.writeUInt32LE(1000, 27);
+    expect(() => decodeEnvelope(badKey)).toThrow(/key of 1000 bytes/);
+  });
+});
