@@ -11,8 +11,12 @@ export interface PortRange {
   max: number;
 }
 
-/** The chaos harness's ports. */
-export const CHAOS_PORTS: PortRange = Object.freeze({ min: 20_000, max: 32_000 });
+/**
+ * The chaos harness's ports: above the tests' and below the ephemeral range, and clear of
+ * the ports `skiff cluster up` takes (2379-2381, 22379-22381, 32379-32381), so that its
+ * test can run beside a chaos test.
+ */
+export const CHAOS_PORTS: PortRange = Object.freeze({ min: 23_000, max: 32_000 });
 
 /**
  * Test and benchmark ports: 10000-19999 in ten slices of 1000, one per jest worker
@@ -23,7 +27,8 @@ export function testPorts(): PortRange {
   return { min: 10_000 + slot * 1000, max: 11_000 + slot * 1000 };
 }
 
-function canBind(port: number): Promise<boolean> {
+/** Whether a TCP port on 127.0.0.1 can be bound now. */
+export function canBind(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = net.createServer();
     srv.once('error', () => resolve(false));
