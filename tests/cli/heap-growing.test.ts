@@ -3,14 +3,14 @@
 import { heapGrowingPercent, heapGrowingPercentDefault } from '../../src/cli/commands/store';
 
 describe('heapGrowingPercent', () => {
-  test('unset or empty: the default of 50', () => {
-    expect(heapGrowingPercentDefault).toBe(50);
-    expect(heapGrowingPercent(undefined)).toBe(50);
-    expect(heapGrowingPercent('')).toBe(50);
+  test("unset or empty: 0, V8's own heuristics", () => {
+    expect(heapGrowingPercentDefault).toBe(0);
+    expect(heapGrowingPercent(undefined)).toBe(0);
+    expect(heapGrowingPercent('')).toBe(0);
   });
 
-  test('a whole number is taken as it is; 0 gives V8 its own heuristics', () => {
-    expect(heapGrowingPercent('100')).toBe(100);
+  test('a whole number is taken as it is', () => {
+    expect(heapGrowingPercent('50')).toBe(50);
     expect(heapGrowingPercent('0')).toBe(0);
   });
 

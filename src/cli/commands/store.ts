@@ -180,15 +180,16 @@ export function normalizeGoFlags(argv: string[]): string[] {
 
 /**
  * How far V8 lets the old generation grow past what survived the last full collection before
- * it starts the next one: 50%, where V8's own heuristics allow up to 300% on a fast machine
- * (Go's GOGC, which etcd runs with, is 100%). Set before anything big is allocated. Measured
- * with 100k puts of 256 bytes over 3 members: a member's resident set 2 s after the load
- * 168-173 MiB at 50% against 195-236 MiB with V8's heuristics (etcd 178-180), for about 7%
- * less put throughput at 128 clients (more full collections, which mark the live heap each
- * time); 20% gave 158 MiB for 12% less throughput, 100% 195 MiB for 5%.
- * SKIFF_HEAP_GROWING_PERCENT overrides it; 0 gives V8 its heuristics back.
+ * it starts the next one (SKIFF_HEAP_GROWING_PERCENT; V8's --heap-growing-percent). The
+ * default, 0, leaves it to V8's heuristics, which allow up to 300% on a fast machine (Go's
+ * GOGC, which etcd runs with, is 100%). A smaller value trades write throughput for memory:
+ * with 100k puts of 256 bytes over 3 members a member's resident set 2 s after the load was
+ * 195-236 MiB with the heuristics, 168-173 MiB at 50% (etcd 173-180), 158 MiB at 20%; the
+ * full benchmark at 50% measured 0.97x etcd's memory, but put throughput at 128 clients fell
+ * from 7157-7996 to 6301-7926 ops/s and its p99 rose from 59-62 to 60-78 ms (more full
+ * collections, each marking the whole live heap). Set before anything big is allocated.
  */
-export const heapGrowingPercentDefault = 50;
+export const heapGrowingPercentDefault = 0;
 
 export function heapGrowingPercent(env: string | undefined): number {
   if (env === undefined || env === '') return heapGrowingPercentDefault;
