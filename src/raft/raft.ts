@@ -141,6 +141,8 @@ export class Raft {
   private readonly batchAppends: boolean;
   /** Proposals were appended since the last flushAppends() (batchAppends only). */
   private appendsPending = false;
+  /** The MsgProp this follower forwarded last and its payload bytes (batchAppends only). */
+  private lastForward: { m: Message; bytes: number } | undefined;
   private readonly random: Random;
 
   private tickFn: () => void;
@@ -834,13 +836,20 @@ export class Raft {
         if (this.batchAppends) {
           // Joins the proposal forwarded just before it, if nothing came in between: the
           // leader takes both in one step (and refuses or accepts them together).
+          // A merged MsgProp stays within messageBytesMax, as a MsgApp does (one proposal
+          // larger than that still travels alone).
+          const bytes = payloadSizeBytes(m.entries);
+          const f = this.lastForward;
           const last = this.msgs.length > 0 ? this.msgs[this.msgs.length - 1] : undefined;
-          if (last !== undefined && last.type === 'MsgProp' && last.to === this.lead) {
-            for (const e of m.entries) last.entries.push(e);
+          if (f !== undefined && last === f.m && f.m.to === this.lead && f.bytes + bytes <= this.messageBytesMax) {
+            for (const e of m.entries) f.m.entries.push(e);
+            f.bytes += bytes;
             return;
           }
           // A copy of the entries: later proposals are pushed onto it.
-          this.send({ ...m, entries: [...m.entries], to: this.lead, term: 0 });
+          const fwd: Message = { ...m, entries: [...m.entries], to: this.lead, term: 0 };
+          this.lastForward = { m: fwd, bytes };
+          this.send(fwd);
           return;
         }
         this.send({ ...m, to: this.lead, term: 0 });

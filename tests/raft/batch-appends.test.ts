@@ -81,4 +81,14 @@ describe('batchAppends', () => {
     net.stabilize();
     for (const id of [1, 2, 3]) expect(net.node(id).applied.slice(-3)).toEqual(['f1', 'f2', 'f3']);
   });
+
+  test('a merged MsgProp stays within messageBytesMax; a larger proposal travels alone', () => {
+    const net = new Network([1, 2, 3], { batchAppends: true, messageBytesMax: 6 });
+    net.campaign(1);
+    for (const p of ['aaa', 'bbb', 'ccc', 'dddddddd', 'e']) net.node(2).rn.propose(enc.encode(p));
+    const props = net.raft(2).msgs.filter((m) => m.type === 'MsgProp');
+    expect(props.map((m) => m.entries.map((e) => new TextDecoder().decode(e.data)))).toEqual([['aaa', 'bbb'], ['ccc'], ['dddddddd'], ['e']]);
+    net.stabilize();
+    expect(net.node(3).applied.slice(-5)).toEqual(['aaa', 'bbb', 'ccc', 'dddddddd', 'e']);
+  });
 });

@@ -138,8 +138,10 @@ export const storeCommand: CommandModule<object, StoreArgs> = {
       .option('auth-token-ttl', { type: 'number', default: 300, describe: 'The lifetime in seconds of the auth token' }) as unknown as Argv<StoreArgs>,
   handler: async (args) => {
     let config: ServerConfig;
+    let growingPercent: number;
     try {
       config = storeConfig(args);
+      growingPercent = heapGrowingPercent(process.env.SKIFF_HEAP_GROWING_PERCENT);
     } catch (e) {
       if (e instanceof ConfigError) {
         process.stderr.write(`skiff store: ${e.message}\n`);
@@ -148,7 +150,7 @@ export const storeCommand: CommandModule<object, StoreArgs> = {
       }
       throw e;
     }
-    v8.setFlagsFromString(`--heap-growing-percent=${heapGrowingPercent(process.env.SKIFF_HEAP_GROWING_PERCENT)}`);
+    v8.setFlagsFromString(`--heap-growing-percent=${growingPercent}`);
     const logger = createLogger({ name: config.name, level: config.logLevel });
     const server = await EtcdServer.start(config, logger);
     let stopping = false;
@@ -194,6 +196,6 @@ export const heapGrowingPercentDefault = 0;
 export function heapGrowingPercent(env: string | undefined): number {
   if (env === undefined || env === '') return heapGrowingPercentDefault;
   const n = Number(env);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`SKIFF_HEAP_GROWING_PERCENT must be a whole number >= 0, not "${env}"`);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`SKIFF_HEAP_GROWING_PERCENT must be a whole number >= 0, not "${env}"`);
   return n;
 }
