@@ -2,14 +2,17 @@
 // proposed it and a sequence number, so that the proposer (and only it) can hand the result
 // back to the waiting client.
 //
-// A put without auth information, by far the most frequent entry, has a fixed binary layout;
-// everything else is msgpackr-encoded. Every member decodes every entry, and msgpackr's
-// generic decoding of the put (a map of a map of a map, keys read as strings) cost a
-// tenth of a member's allocation under a write load. The binary form starts with 0xc1, a
-// byte msgpack never uses, so the two are told apart by the first byte and logs written
-// before it still decode:
-//   [0xc1][kind 1 = put][flags: 1 prev_kv, 2 ignore_value, 4 ignore_lease]
-//   [m: f64 LE][n: f64 LE][lease: f64 LE][key length: u32 LE][key][value]
+// A put, by far the most frequent entry, has a fixed binary layout; everything else is
+// msgpackr-encoded. Every member decodes every entry, and msgpackr's generic decoding of the
+// put (a map of a map of a map, keys read as strings) cost a seventh of a follower's
+// allocation under a write load. The binary form starts with 0xc1, a byte msgpack never
+// uses, so the two are told apart by the first byte and logs written before it still decode:
+//   [0xc1][kind 1 = put][flags: 1 prev_kv, 2 ignore_value, 4 ignore_lease, 8 auth]
+//   [m: f64 LE][n: f64 LE][lease: f64 LE][key length: u32 LE]
+//   (flag 8 only:) [auth revision: f64 LE][username length: u32 LE][username, UTF-8]
+//   [key][value]
+// A client's put always carries auth information (user "" and revision 0 when it presented
+// no credentials; see AuthAdmin.proposer); only the server's own puts carry none.
 
 import { Packr } from 'msgpackr';
 import type { AuthInfo, AuthRequest } from '../auth';
@@ -53,7 +56,7 @@ const binaryPut = 1;
 const putHeadBytes = 3 + 3 * 8 + 4;
 
 export function encodeEnvelope(e: Envelope): Uint8Array {
-  if (e.r.op === 'put' && e.a === undefined) return encodePut(e.m, e.n, e.r.req);
+  if (e.r.op === 'put') return encodePut(e.m, e.n, e.r.req, e.a);
   return packr.pack(e);
 }
 
@@ -62,43 +65,74 @@ export function decodeEnvelope(b: Uint8Array): Envelope {
   return packr.unpack(b) as Envelope;
 }
 
-function encodePut(m: number, n: number, req: pb.PutRequest): Buffer {
-  const out = Buffer.allocUnsafe(putHeadBytes + req.key.length + req.value.length);
+const flagPrevKv = 1;
+const flagIgnoreValue = 2;
+const flagIgnoreLease = 4;
+const flagAuth = 8;
+/** The auth revision and the username's length. */
+const authHeadBytes = 8 + 4;
+
+function encodePut(m: number, n: number, req: pb.PutRequest, auth: AuthInfo | undefined): Buffer {
+  const userLen = auth === undefined ? 0 : Buffer.byteLength(auth.username);
+  const at = putHeadBytes + (auth === undefined ? 0 : authHeadBytes + userLen);
+  const out = Buffer.allocUnsafe(at + req.key.length + req.value.length);
   out[0] = binaryTag;
   out[1] = binaryPut;
-  out[2] = (req.prev_kv ? 1 : 0) | (req.ignore_value ? 2 : 0) | (req.ignore_lease ? 4 : 0);
+  out[2] = (req.prev_kv ? flagPrevKv : 0) | (req.ignore_value ? flagIgnoreValue : 0) | (req.ignore_lease ? flagIgnoreLease : 0) | (auth === undefined ? 0 : flagAuth);
   out.writeDoubleLE(m, 3);
   out.writeDoubleLE(n, 11);
   out.writeDoubleLE(req.lease, 19);
   out.writeUInt32LE(req.key.length, 27);
-  out.set(req.key, putHeadBytes);
-  out.set(req.value, putHeadBytes + req.key.length);
+  if (auth !== undefined) {
+    out.writeDoubleLE(auth.revision, putHeadBytes);
+    out.writeUInt32LE(userLen, putHeadBytes + 8);
+    if (userLen > 0) out.write(auth.username, putHeadBytes + authHeadBytes, 'utf8');
+  }
+  out.set(req.key, at);
+  out.set(req.value, at + req.key.length);
   return out;
 }
 
+function undecodable(what: string): Error {
+  return new Error(`undecodable log entry (${what})`);
+}
+
 function decodeBinary(b: Uint8Array): Envelope {
-  if (b.length < putHeadBytes || b[1] !== binaryPut) throw new Error(`undecodable log entry (binary kind ${b[1]}, ${b.length} bytes)`);
+  if (b.length < putHeadBytes || b[1] !== binaryPut) throw undecodable(`binary kind ${b[1]}, ${b.length} bytes`);
   // Views of the entry's bytes, no copies: the store copies what it keeps (as msgpackr's
   // subarrays did before).
   const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   const keyLen = buf.readUInt32LE(27);
-  if (putHeadBytes + keyLen > buf.length) throw new Error(`undecodable log entry (key of ${keyLen} bytes in ${buf.length})`);
   const flags = buf[2];
-  return {
+  let at = putHeadBytes;
+  let auth: AuthInfo | undefined;
+  if ((flags & flagAuth) !== 0) {
+    if (at + authHeadBytes > buf.length) throw undecodable(`auth information cut short in ${buf.length} bytes`);
+    const revision = buf.readDoubleLE(at);
+    const userLen = buf.readUInt32LE(at + 8);
+    at += authHeadBytes;
+    if (at + userLen > buf.length) throw undecodable(`username of ${userLen} bytes in ${buf.length}`);
+    auth = { username: buf.toString('utf8', at, at + userLen), revision };
+    at += userLen;
+  }
+  if (at + keyLen > buf.length) throw undecodable(`key of ${keyLen} bytes in ${buf.length}`);
+  const env: Envelope = {
     m: buf.readDoubleLE(3),
     n: buf.readDoubleLE(11),
     r: {
       op: 'put',
       req: {
-        key: buf.subarray(putHeadBytes, putHeadBytes + keyLen),
-        value: buf.subarray(putHeadBytes + keyLen),
+        key: buf.subarray(at, at + keyLen),
+        value: buf.subarray(at + keyLen),
         lease: buf.readDoubleLE(19),
-        prev_kv: (flags & 1) !== 0,
-        ignore_value: (flags & 2) !== 0,
-        ignore_lease: (flags & 4) !== 0,
+        prev_kv: (flags & flagPrevKv) !== 0,
+        ignore_value: (flags & flagIgnoreValue) !== 0,
+        ignore_lease: (flags & flagIgnoreLease) !== 0,
       },
     },
   };
+  if (auth !== undefined) env.a = auth;
+  return env;
 }
 
 /**

@@ -40,14 +40,25 @@ describe('request envelope', () => {
     expect(decodeEnvelope(new Uint8Array(big.buffer, 10, data.length))).toEqual(env);
   });
 
-  test('a put with auth information and the other requests stay msgpackr-encoded', () => {
-    const withAuth: Envelope = { m: 1, n: 2, r: { op: 'put', req: put() }, a: { username: 'root', revision: 3 } };
-    const del: Envelope = { m: 1, n: 3, r: { op: 'deleteRange', req: { key: Buffer.from('a'), range_end: Buffer.from('b'), prev_kv: false } } };
-    for (const env of [withAuth, del]) {
+  test('a put with auth information round-trips through the binary form, the empty user of a client without credentials included', () => {
+    const auths = [
+      { username: '', revision: 0 },
+      { username: 'root', revision: 3 },
+      { username: 'ünïcode-user', revision: 2 ** 40 },
+    ];
+    for (const a of auths) {
+      const env: Envelope = { m: 1, n: 2, r: { op: 'put', req: put({ prev_kv: true, key: Buffer.from([1, 2]), value: Buffer.alloc(300, 1) }) }, a };
       const data = encodeEnvelope(env);
-      expect(data[0]).not.toBe(0xc1);
+      expect(data[0]).toBe(0xc1);
       expect(decodeEnvelope(data)).toEqual(env);
     }
+  });
+
+  test('requests other than put stay msgpackr-encoded', () => {
+    const del: Envelope = { m: 1, n: 3, r: { op: 'deleteRange', req: { key: Buffer.from('a'), range_end: Buffer.from('b'), prev_kv: false } }, a: { username: 'u', revision: 1 } };
+    const data = encodeEnvelope(del);
+    expect(data[0]).not.toBe(0xc1);
+    expect(decodeEnvelope(data)).toEqual(del);
   });
 
   test('a put written by the msgpackr form (logs from before the binary one) still decodes', () => {
@@ -65,5 +76,10 @@ describe('request envelope', () => {
     const badKey = Buffer.from(data);
     badKey.writeUInt32LE(1000, 27);
     expect(() => decodeEnvelope(badKey)).toThrow(/key of 1000 bytes/);
+    const withAuth = Buffer.from(encodeEnvelope({ m: 1, n: 1, r: { op: 'put', req: put() }, a: { username: 'alice', revision: 4 } }));
+    expect(() => decodeEnvelope(withAuth.subarray(0, 36))).toThrow(/auth information cut short/);
+    const badUser = Buffer.from(withAuth);
+    badUser.writeUInt32LE(500, 31 + 8);
+    expect(() => decodeEnvelope(badUser)).toThrow(/username of 500 bytes/);
   });
 });
