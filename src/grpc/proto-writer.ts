@@ -85,6 +85,19 @@ export class ProtoWriter {
     return this;
   }
 
+  /**
+   * The bytes written as one gRPC message: the 5-byte prefix (not compressed, length) and
+   * the bytes, in one new buffer; the writer is empty again.
+   */
+  finishFramed(): Buffer {
+    const out = Buffer.allocUnsafe(5 + this.pos);
+    out[0] = 0;
+    out.writeUInt32BE(this.pos, 1);
+    this.buf.copy(out, 5, 0, this.pos);
+    this.pos = 0;
+    return out;
+  }
+
   /** The bytes written, copied out; the writer is empty again. */
   finish(): Buffer {
     const out = Buffer.allocUnsafe(this.pos);

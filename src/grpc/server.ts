@@ -172,11 +172,17 @@ export class ServerCall extends EventEmitter {
   /** One response message already serialized. */
   writeEncoded(payload: Uint8Array): boolean {
     if (this.finished) return false;
-    this.ensureHeaders();
     const framed = Buffer.allocUnsafe(5 + payload.length);
     framed[0] = 0;
     framed.writeUInt32BE(payload.length, 1);
     framed.set(payload, 5);
+    return this.writeFramed(framed);
+  }
+
+  /** One response message already serialized with its 5-byte gRPC prefix (ProtoWriter.finishFramed). */
+  writeFramed(framed: Buffer): boolean {
+    if (this.finished) return false;
+    this.ensureHeaders();
     return this.stream.sendData(framed);
   }
 

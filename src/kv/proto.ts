@@ -832,16 +832,29 @@ function isServiceDefinition(
   return !('format' in def);
 }
 
-/** server.addService with the implementation checked against the method table. */
+/** A method's request decoder and response encoder, where they replace protobufjs's. */
+export interface MethodCodec {
+  requestDeserialize?: (bytes: Buffer) => unknown;
+  responseSerialize?: (value: never) => Buffer;
+}
+
+/**
+ * server.addService with the implementation checked against the method table; `codecs`
+ * replace the generated codecs of some methods (hand-written ones for hot calls).
+ */
 export function addService<S extends EtcdServiceName>(
   server: { addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void },
   name: S,
   implementation: ServiceImplementation<S>,
+  codecs: Partial<Record<keyof ServiceImplementation<S>, MethodCodec>> = {},
 ): void {
-  server.addService(
-    serviceDefinition(name),
-    implementation as unknown as grpc.UntypedServiceImplementation,
-  );
+  const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = { ...serviceDefinition(name) };
+  for (const [method, codec] of Object.entries(codecs) as [string, MethodCodec][]) {
+    const m = def[method];
+    if (m === undefined) throw new Error(`no method ${method} in service ${SERVICE_FULL_NAMES[name]}`);
+    def[method] = { ...m, ...codec } as typeof m;
+  }
+  server.addService(def, implementation as unknown as grpc.UntypedServiceImplementation);
 }
 
 /**

@@ -4,7 +4,7 @@
 import * as fc from 'fast-check';
 import type { KeyValue, MvccEvent } from '../../src/kv/mvcc';
 import * as pb from '../../src/kv/proto';
-import { encodeWatchResponse } from '../../src/kv/server/watch-wire';
+import { encodeWatchResponse, encodeWatchResponseFramed } from '../../src/kv/server/watch-wire';
 import type { WatchResponse } from '../../src/kv/watch';
 
 const watch = pb.serviceDefinition('Watch').Watch!;
@@ -73,5 +73,20 @@ describe('encodeWatchResponse', () => {
       }),
       { seed: 7, numRuns: 300 },
     );
+  });
+
+  test('headers of different revisions, terms and members in turn each encode as their own (the last one is reused)', () => {
+    const headers: pb.ResponseHeader[] = [header, { ...header, revision: 43 }, { ...header, revision: 43 }, { ...header, revision: 43, raft_term: 4 }, { ...header, member_id: 9 }, header];
+    const resp = { ...base, watch_id: 3, events: [{ type: 'PUT' as const, kv: kv('k', 42) }] };
+    for (const h of headers) expect(decode(encodeWatchResponse(h, resp))).toEqual(viaProtobufjs(h, resp));
+  });
+
+  test('the framed form is the gRPC prefix (uncompressed, length) and the same bytes', () => {
+    const resp = { ...base, watch_id: 300, events: [{ type: 'PUT' as const, kv: kv('k', 42, { value: Buffer.alloc(400, 9) }) }] };
+    const plain = encodeWatchResponse(header, resp);
+    const framed = encodeWatchResponseFramed(header, resp);
+    expect(framed[0]).toBe(0);
+    expect(framed.readUInt32BE(1)).toBe(plain.length);
+    expect(framed.subarray(5)).toEqual(plain);
   });
 });

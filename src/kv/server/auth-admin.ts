@@ -53,6 +53,9 @@ interface CallLike {
   getAuthContext?: () => { sslPeerCertificate?: { subject?: { CN?: string | string[] } } } | null;
 }
 
+/** The proposer of a write from a client that presented no credentials. */
+const NOBODY: AuthInfo = Object.freeze({ username: '', revision: 0 });
+
 /** What a call presented: its token, and its client certificate's CN (verified by the TLS layer, which refuses unverified ones). */
 export function identityOf(call: CallLike): ClientIdentity {
   const first = (key: string): string | undefined => {
@@ -178,8 +181,17 @@ export class AuthAdmin {
 
   /** Who a write is proposed as: undefined for the server's own requests, "nobody" for a client without credentials. */
   async proposer(id: ClientIdentity | undefined): Promise<AuthInfo | undefined> {
+    const now = this.proposerNow(id);
+    if (now !== null) return now;
+    return (await this.authInfo(id!)) ?? NOBODY;
+  }
+
+  /** proposer() without a promise when there is no token to validate (the common case); null when there is one. */
+  proposerNow(id: ClientIdentity | undefined): AuthInfo | undefined | null {
     if (id === undefined) return undefined;
-    return (await this.authInfo(id)) ?? { username: '', revision: 0 };
+    if (id.token !== undefined) return null;
+    if (this.clientCertAuth && id.commonName !== undefined) return { username: id.commonName, revision: this.store.revision };
+    return NOBODY;
   }
 
   /** Range: READ on [key, range_end), on this member. */

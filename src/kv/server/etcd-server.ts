@@ -75,6 +75,9 @@ export class EtcdServer {
   private timers: NodeJS.Timeout[] = [];
   private compactor: AutoCompactor | undefined;
   private stopping = false;
+  /** The one timer that fails proposals past their request timeout, and when it fires. */
+  private proposalTimer: NodeJS.Timeout | undefined;
+  private proposalTimerAt = 0;
   private removed = false;
   private checkingRemoved = false;
   private leaderSeenMs = Date.now();
@@ -430,8 +433,8 @@ export class EtcdServer {
     if (data.byteLength > this.config.maxRequestBytes) throw errors.ErrGRPCRequestTooLarge;
     if (this.sm.wait.size >= serverLimits.pendingProposalsMax) throw errors.ErrGRPCRequestTooManyRequests;
     const deadline = Date.now() + this.requestTimeoutMs();
-    const result = this.sm.wait.register(n);
-    const timer = setTimeout(() => this.sm.wait.fail(n, this.raft.leader === None ? errors.ErrGRPCNoLeader : errors.ErrGRPCTimeout), this.requestTimeoutMs());
+    const result = this.sm.wait.register(n, deadline);
+    this.armProposalTimer(deadline);
     try {
       // A proposal dropped for lack of a leader (an election is going on) is proposed again
       // as soon as there is one: it never reached any log, so this cannot apply it twice.
@@ -456,9 +459,22 @@ export class EtcdServer {
     } catch (e) {
       this.sm.wait.fail(n, e instanceof Error ? e : new Error(String(e)));
       throw e;
-    } finally {
-      clearTimeout(timer);
     }
+  }
+
+  /** Makes sure the proposal timer fires by `deadline`: one timer for every pending proposal. */
+  private armProposalTimer(deadline: number): void {
+    if (this.proposalTimer !== undefined && this.proposalTimerAt <= deadline) return;
+    clearTimeout(this.proposalTimer);
+    this.proposalTimerAt = deadline;
+    this.proposalTimer = setTimeout(() => this.expireProposals(), Math.max(0, deadline - Date.now()));
+  }
+
+  /** Fails the proposals whose request timeout passed (NoLeader while there is none, as etcd). */
+  private expireProposals(): void {
+    this.proposalTimer = undefined;
+    const next = this.sm.wait.expire(Date.now(), () => (this.raft.leader === None ? errors.ErrGRPCNoLeader : errors.ErrGRPCTimeout));
+    if (next !== undefined && !this.stopping) this.armProposalTimer(next);
   }
 
   async linearizableReadIndex(timeoutMs = this.requestTimeoutMs()): Promise<void> {
@@ -488,10 +504,17 @@ export class EtcdServer {
 
   async put(req: pb.PutRequest, id?: ClientIdentity): Promise<pb.PutResponse> {
     checkPutRequest(req);
-    await this.maintenance.checkQuota(putCost(req));
-    const res = await this.propose({ op: 'put', req }, await this.auth.proposer(id));
+    // The most frequent call: the common case (within quota, no token) waits for nothing but
+    // its entry.
+    const cost = putCost(req);
+    if (!this.maintenance.withinQuota(cost)) await this.maintenance.checkQuota(cost);
+    const ai = this.auth.proposerNow(id);
+    const res = await this.propose({ op: 'put', req }, ai !== null ? ai : await this.auth.proposer(id));
     if (res.resp.op !== 'put') throw new Error('assertion failed: put result');
-    return { ...res.resp.resp, header: this.header(res.revision) };
+    // The applier made this response for this proposal alone.
+    const out = res.resp.resp;
+    out.header = this.header(res.revision);
+    return out;
   }
 
   async deleteRange(req: pb.DeleteRangeRequest, id?: ClientIdentity): Promise<pb.DeleteRangeResponse> {
@@ -601,6 +624,8 @@ export class EtcdServer {
     await this.raft.stop();
     this.log.debug({}, 'stopped raft');
     this.sm.wait.failAll(errors.ErrGRPCStopped);
+    clearTimeout(this.proposalTimer);
+    this.proposalTimer = undefined;
     await this.sm.close();
     await this.storage.close();
     this.log.debug({}, 'closed storage');

@@ -110,8 +110,13 @@ export class Maintenance {
    * the NOSPACE alarm is raised through Raft (every member then refuses writes until it is
    * disarmed) and the write is refused with "etcdserver: mvcc: database space exceeded".
    */
+  /** Whether a write of `costBytes` fits the backend quota (checkQuota's common case, without a promise). */
+  withinQuota(costBytes: number): boolean {
+    return this.dbSizeBytes() + costBytes < this.s.config.quotaBackendBytes;
+  }
+
   async checkQuota(costBytes: number): Promise<void> {
-    if (this.dbSizeBytes() + costBytes < this.s.config.quotaBackendBytes) return;
+    if (this.withinQuota(costBytes)) return;
     const raised = this.s.sm.alarms.some((a) => a.memberId === this.s.memberId && a.alarm === 'NOSPACE');
     if (!raised) {
       this.s.log.warn({ quotaBytes: this.s.config.quotaBackendBytes, dbSizeBytes: this.dbSize.bytes }, 'database space exceeded; raising the NOSPACE alarm');

@@ -8,7 +8,8 @@ import * as pb from '../proto';
 import type { WatchRequest, WatchResponse } from '../watch';
 import { identityOf } from './auth-admin';
 import type { EtcdServer } from './etcd-server';
-import { encodeWatchResponse } from './watch-wire';
+import { decodePutRequest, encodePutResponse } from './kv-wire';
+import { encodeWatchResponseFramed } from './watch-wire';
 
 type Unary<Res> = (call: ServerCall, callback: (error: StatusError | null, value?: Res) => void) => void;
 
@@ -36,7 +37,9 @@ export function registerServices(server: GrpcServer, s: EtcdServer): void {
     DeleteRange: unary((r: pb.DeleteRangeRequest, c) => s.deleteRange(r, identityOf(c))),
     Txn: unary((r: pb.TxnRequest, c) => s.txn(r, identityOf(c))),
     Compact: unary((r: pb.CompactionRequest, c) => s.compact(r, identityOf(c))),
-  } as unknown as pb.ServiceImplementation<'KV'>);
+  } as unknown as pb.ServiceImplementation<'KV'>,
+  { Put: { requestDeserialize: decodePutRequest, responseSerialize: encodePutResponse as (v: never) => Buffer } },
+  );
 
   pb.addService(server, 'Watch', {
     Watch: (call: ServerCall) => watchCall(s, call),
@@ -152,7 +155,7 @@ function watchCall(s: EtcdServer, call: ServerCall): void {
   let paused = false;
   const stream = s.watchHub.newStream({
     // Each event is encoded once for every watcher that gets it (watch-wire.ts).
-    send: (resp: WatchResponse) => call.writeEncoded(encodeWatchResponse(s.header(resp.revision), resp)),
+    send: (resp: WatchResponse) => call.writeFramed(encodeWatchResponseFramed(s.header(resp.revision), resp)),
     onDrain: (listener) => {
       const l = (): void => {
         listener();

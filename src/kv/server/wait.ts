@@ -1,16 +1,24 @@
 // Requests waiting for their Raft entry to be applied, by request id.
 
+interface Waiter<T> {
+  resolve: (v: T) => void;
+  reject: (e: Error) => void;
+  /** When it times out (ms since the epoch); Infinity for never. */
+  deadline: number;
+}
+
 export class Wait<T> {
-  private readonly waiters = new Map<number, { resolve: (v: T) => void; reject: (e: Error) => void }>();
+  private readonly waiters = new Map<number, Waiter<T>>();
 
   /**
-   * The promise of request `id`'s result. It may be failed (timeout, stop) before its caller
-   * awaits it, for example while the caller still waits for a leader to propose to: it is
-   * marked handled, so that such a rejection never becomes an unhandled one (which ends a
-   * Node process). Whoever awaits it still gets the rejection.
+   * The promise of request `id`'s result, failed by expire() once `deadline` (ms since the
+   * epoch) has passed. It may be failed (timeout, stop) before its caller awaits it, for
+   * example while the caller still waits for a leader to propose to: it is marked handled,
+   * so that such a rejection never becomes an unhandled one (which ends a Node process).
+   * Whoever awaits it still gets the rejection.
    */
-  register(id: number): Promise<T> {
-    const p = new Promise<T>((resolve, reject) => this.waiters.set(id, { resolve, reject }));
+  register(id: number, deadline = Infinity): Promise<T> {
+    const p = new Promise<T>((resolve, reject) => this.waiters.set(id, { resolve, reject, deadline }));
     p.catch(() => undefined);
     return p;
   }
@@ -35,6 +43,20 @@ export class Wait<T> {
 
   failAll(err: Error): void {
     for (const [id] of this.waiters) this.fail(id, err);
+  }
+
+  /**
+   * Fails every waiter whose deadline is at or before `now` with `error()`. Returns the
+   * earliest deadline still ahead, or undefined when none is. One timer armed at that
+   * deadline replaces a timer per request.
+   */
+  expire(now: number, error: () => Error): number | undefined {
+    let next = Infinity;
+    for (const [id, w] of this.waiters) {
+      if (w.deadline <= now) this.fail(id, error());
+      else if (w.deadline < next) next = w.deadline;
+    }
+    return next === Infinity ? undefined : next;
   }
 
   get size(): number {

@@ -40,13 +40,20 @@ function eventField(ev: MvccEvent): Buffer {
   return out;
 }
 
+/** The last header encoded: a revision's events go to every watcher with the same header. */
+let lastHeader: pb.ResponseHeader = { cluster_id: -1, member_id: -1, revision: -1, raft_term: -1 };
+let lastHeaderBytes: Buffer = Buffer.alloc(0);
+
 /** ResponseHeader { cluster_id = 1, member_id = 2, revision = 3, raft_term = 4 }. */
 function responseHeader(h: pb.ResponseHeader): Buffer {
-  return headerWriter.int(1, h.cluster_id).int(2, h.member_id).int(3, h.revision).int(4, h.raft_term).finish();
+  const l = lastHeader;
+  if (h.revision === l.revision && h.raft_term === l.raft_term && h.member_id === l.member_id && h.cluster_id === l.cluster_id) return lastHeaderBytes;
+  lastHeaderBytes = headerWriter.int(1, h.cluster_id).int(2, h.member_id).int(3, h.revision).int(4, h.raft_term).finish();
+  lastHeader = { cluster_id: h.cluster_id, member_id: h.member_id, revision: h.revision, raft_term: h.raft_term };
+  return lastHeaderBytes;
 }
 
-/** The bytes of one WatchResponse. */
-export function encodeWatchResponse(header: pb.ResponseHeader, resp: WatchResponse): Buffer {
+function writeResponse(header: pb.ResponseHeader, resp: WatchResponse): ProtoWriter {
   // WatchResponse { header = 1, watch_id = 2, created = 3, canceled = 4,
   //                 compact_revision = 5, cancel_reason = 6, fragment = 7, events = 11 }
   writer
@@ -58,5 +65,15 @@ export function encodeWatchResponse(header: pb.ResponseHeader, resp: WatchRespon
     .string(6, resp.cancel_reason)
     .bool(7, resp.fragment);
   for (const ev of resp.events) writer.raw(eventField(ev));
-  return writer.finish();
+  return writer;
+}
+
+/** The bytes of one WatchResponse. */
+export function encodeWatchResponse(header: pb.ResponseHeader, resp: WatchResponse): Buffer {
+  return writeResponse(header, resp).finish();
+}
+
+/** The bytes of one WatchResponse as a gRPC message (with its 5-byte prefix), for ServerCall.writeFramed. */
+export function encodeWatchResponseFramed(header: pb.ResponseHeader, resp: WatchResponse): Buffer {
+  return writeResponse(header, resp).finishFramed();
 }

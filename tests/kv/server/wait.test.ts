@@ -27,3 +27,25 @@ test('failing a registered request before it is awaited is no unhandled rejectio
     process.off('unhandledRejection', onUnhandled);
   }
 });
+
+test('expire fails only the waiters past their deadline, with the error of that moment, and gives the next deadline', async () => {
+  const wait = new Wait<number>();
+  const a = wait.register(1, 1000);
+  const forever = wait.register(2);
+  const b = wait.register(3, 2000);
+  const c = wait.register(4, 1500);
+  expect(wait.expire(999, () => new Error('not yet'))).toBe(1000);
+  expect(wait.size).toBe(4);
+  let calls = 0;
+  expect(wait.expire(1500, () => new Error(`timed out ${++calls}`))).toBe(2000);
+  await expect(a).rejects.toThrow('timed out 1');
+  await expect(c).rejects.toThrow('timed out 2');
+  expect(wait.size).toBe(2);
+  expect(wait.expire(5000, () => new Error('etcdserver: request timed out'))).toBeUndefined();
+  await expect(b).rejects.toThrow('etcdserver: request timed out');
+  // No deadline: only trigger, fail or failAll end it.
+  expect(wait.has(2)).toBe(true);
+  wait.trigger(2, 7);
+  await expect(forever).resolves.toBe(7);
+  expect(wait.expire(Number.MAX_SAFE_INTEGER, () => new Error('x'))).toBeUndefined();
+});
