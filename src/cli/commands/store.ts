@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 
 import { checkTlsUrls, ConfigError, createLogger, EtcdServer, selfCert, parseInitialCluster, parseUrls, serverDefaults, ServerConfig, validateConfig } from '../../kv';
+import { startIdleGc } from '../idle-gc';
 
 interface StoreArgs {
   name: string;
@@ -153,6 +154,7 @@ export const storeCommand: CommandModule<object, StoreArgs> = {
     v8.setFlagsFromString(`--heap-growing-percent=${growingPercent}`);
     const logger = createLogger({ name: config.name, level: config.logLevel });
     const server = await EtcdServer.start(config, logger);
+    if (process.env.SKIFF_IDLE_GC !== 'off') startIdleGc(() => logger.debug({}, 'quiet after a burst: collecting garbage to give memory back'));
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
