@@ -6,8 +6,10 @@
 // for quietSamples samples in a row, one major collection is started (incremental, so it
 // pauses nothing for long) and the member waits for the next busy stretch.
 //
-// Measured (100k puts from 16 clients, RSS 2 s after the last one): the largest member
-// 208-226 MiB without, 173-177 MiB with; the three members 570-617 against 498 MiB.
+// Measured (100k puts from 16 clients, RSS 2 s after the last one): the three members
+// 570-617 MiB without, 495-512 MiB with. The collection frees the garbage but gives pages
+// back only where nothing live is left (it is not V8's memory-reducing kind, which JS
+// cannot ask for), so a member, usually the leader, sometimes stays near 200 MiB.
 
 import { performance } from 'node:perf_hooks';
 import * as v8 from 'node:v8';
