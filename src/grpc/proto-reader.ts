@@ -1,9 +1,13 @@
-// A small protobuf wire reader for the hot paths that decode by hand. It reads as
-// protobufjs does (the decoder every other message goes through), so that a message decodes
-// the same either way: the last occurrence of a scalar field wins, unknown fields (groups
-// included) are skipped, and a truncated message or a bad wire type fails with protobufjs's
-// own error text. int64 values become JS numbers, exact up to 2^53 (PROTO_LOADER_OPTIONS).
+// A small protobuf wire reader for the hot paths that decode by hand. A well-formed message
+// reads as protobufjs reads it (the decoder every other message goes through): the last
+// occurrence of a scalar field wins, unknown fields (groups included) are skipped, int64
+// values become JS numbers, exact up to 2^53 (PROTO_LOADER_OPTIONS), and a truncated field
+// or a bad wire type fails with protobufjs's error text. Varints are read as grpc-go reads
+// them, where protobufjs is laxer: one longer than five bytes where 32 bits are wanted is
+// read whole (protobufjs skips ten bytes blindly), and one cut off by the end of the message
+// is an error (protobufjs can take it as complete).
 
+/** Wire types (shared with ProtoWriter). */
 export const WIRE_VARINT = 0;
 export const WIRE_FIXED64 = 1;
 export const WIRE_LEN = 2;
@@ -86,12 +90,6 @@ export class ProtoReader {
       return -(lo + hi * 4294967296);
     }
     return lo + hi * 4294967296;
-  }
-
-  /** uint64 as a JS number. */
-  uint64(): number {
-    this.varint64();
-    return this.lo + this.hi * 4294967296;
   }
 
   bool(): boolean {

@@ -2,8 +2,7 @@
 // length-delimited fields and pre-encoded bytes, into one buffer that grows. Fields equal
 // to their proto3 default are left out, as protobuf encoders do.
 
-const WIRE_VARINT = 0;
-const WIRE_LEN = 2;
+import { WIRE_LEN, WIRE_VARINT } from './proto-reader';
 
 export class ProtoWriter {
   private buf: Buffer = Buffer.allocUnsafe(512);

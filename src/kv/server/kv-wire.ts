@@ -1,7 +1,7 @@
 // Put's request and response encoded by hand: the most frequent call, and protobufjs's
 // generic path (decode, then toObject with defaults; fromObject, then encode) made a fifth
 // of a leader's allocation under a write load. The shapes are exactly those protobufjs
-// gives (see PROTO_LOADER_OPTIONS in ../proto.ts); tests/kv/server/kv-wire.test.ts checks
+// gives (see PROTO_LOADER_OPTIONS in ../proto.ts); tests/grpc/kv-wire.test.ts checks
 // both ways against protobufjs. Field numbers are those of proto/etcd/rpc.proto and
 // kv.proto. Like grpc-go, the encoder leaves out fields equal to their default.
 

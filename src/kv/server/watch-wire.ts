@@ -8,12 +8,12 @@ import { ProtoWriter } from '../../grpc/proto-writer';
 import type { KeyValue, MvccEvent } from '../mvcc';
 import type * as pb from '../proto';
 import type { WatchResponse } from '../watch';
+import { encodeResponseHeader } from './kv-wire';
 
 const writer = new ProtoWriter();
 const kvWriter = new ProtoWriter();
 const eventWriter = new ProtoWriter();
 const fieldWriter = new ProtoWriter();
-const headerWriter = new ProtoWriter();
 
 /**
  * The encoded `events` field (number 11) of one event. Keyed by the event, or by its kv when
@@ -44,11 +44,11 @@ function eventField(ev: MvccEvent): Buffer {
 let lastHeader: pb.ResponseHeader = { cluster_id: -1, member_id: -1, revision: -1, raft_term: -1 };
 let lastHeaderBytes: Buffer = Buffer.alloc(0);
 
-/** ResponseHeader { cluster_id = 1, member_id = 2, revision = 3, raft_term = 4 }. */
+/** The encoded ResponseHeader, the last one's bytes again when it is the same. */
 function responseHeader(h: pb.ResponseHeader): Buffer {
   const l = lastHeader;
   if (h.revision === l.revision && h.raft_term === l.raft_term && h.member_id === l.member_id && h.cluster_id === l.cluster_id) return lastHeaderBytes;
-  lastHeaderBytes = headerWriter.int(1, h.cluster_id).int(2, h.member_id).int(3, h.revision).int(4, h.raft_term).finish();
+  lastHeaderBytes = encodeResponseHeader(h);
   lastHeader = { cluster_id: h.cluster_id, member_id: h.member_id, revision: h.revision, raft_term: h.raft_term };
   return lastHeaderBytes;
 }
