@@ -5,6 +5,7 @@ import { crc32 } from './crc32';
 import { MvccError, assert } from './errors';
 import { KeyIndex, RevEntry } from './key-index';
 import { keySpan, spanContains } from './keys';
+import { valueSlabBytes } from './limits';
 import { OrderedIndex } from './ordered-index';
 import { rangeAt } from './range';
 import {
@@ -18,12 +19,18 @@ import {
   RangeResult,
   RevisionEvents,
 } from './types';
+import { ValueArena, ValueArenaStats } from './value-arena';
 import { WriteTxn } from './write-txn';
 
 export type RevisionListener = (events: RevisionEvents) => void;
 
 /** etcd's initial revision: an empty store is at revision 1. */
 export const INITIAL_REVISION = 1;
+
+export interface MvccCoreOptions {
+  /** Size of the slabs values are kept in (tests make it small). */
+  valueSlabBytes?: number;
+}
 
 export class MvccCore {
   /** @internal The ordered key index, keyed by latin1 key strings. */
@@ -45,6 +52,12 @@ export class MvccCore {
   protected historyFirstRev = INITIAL_REVISION;
   private openTxn: WriteTxn | undefined;
   private listeners: RevisionListener[] = [];
+  /** @internal The bytes of every value held by an entry of the index or the history. */
+  readonly values: ValueArena;
+
+  constructor(opts: MvccCoreOptions = {}) {
+    this.values = new ValueArena(opts.valueSlabBytes ?? valueSlabBytes);
+  }
 
   /** The current revision: that of the last write transaction that changed something. */
   get revision(): number {
@@ -172,13 +185,13 @@ export class MvccCore {
     const h = this.history;
     const drop = this.historyIndexOf(rev); // the changes of revisions [historyFirstRev, rev) leave
     // Entries compaction removed from the index earlier were kept only for these records.
-    for (let i = 0; i < drop; i++) if (!h[i].inIndex) this.recordGone(h[i]);
+    for (let i = 0; i < drop; i++) if (!h[i].inIndex) this.entryGone(h[i]);
     // Only keys written after the last compaction can have anything left to compact.
     const touched = new Set<KeyIndex>();
     for (let i = this.historyIndexOf(this.compactRev + 1); i < h.length && h[i].main <= rev; i++) touched.add(h[i].ki);
     const gone = (en: RevEntry): void => {
       // Entries of revision `rev` itself stay in history, so their records stay too.
-      if (en.main < rev) this.recordGone(en);
+      if (en.main < rev) this.entryGone(en);
     };
     for (const ki of touched) {
       ki.compact(rev, gone);
@@ -188,6 +201,24 @@ export class MvccCore {
     this.historyFirstRev = rev;
     this.compactRev = rev;
     this.checkHistory();
+    if (this.values.wasteful()) this.values.evacuate((relocate) => this.forEachHeld(relocate));
+  }
+
+  /** Bytes of values held, and of the slabs holding them. */
+  valueStats(): ValueArenaStats {
+    return this.values.stats();
+  }
+
+  /** @internal Calls `fn` on every entry the store holds: in the index, in history or both (then twice). */
+  forEachHeld(fn: (en: RevEntry) => void): void {
+    this.index.forEach((ki) => ki.forEachEntry(fn));
+    for (const en of this.history) fn(en);
+  }
+
+  /** An entry left both the index and the history: its value is released, its record deleted. */
+  protected entryGone(en: RevEntry): void {
+    this.values.release(en);
+    this.recordGone(en);
   }
 
   /**

@@ -19,12 +19,13 @@
 //   store.writeSnapshot(meta) / MvccStore.restoreSnapshot(dir, chunks) // Raft snapshots
 //
 // Everything but open/flush/snapshot/close is synchronous and deterministic. KeyValues are
-// made on demand (the index keeps keys and values packed); events handed to listeners are
+// made on demand (the index keeps keys packed, values in slabs outside V8's heap); events handed to listeners are
 // shared between them: never mutate them.
 
 export { MvccStore } from './store';
 export { MvccCore, INITIAL_REVISION } from './core';
-export type { RevisionListener } from './core';
+export type { MvccCoreOptions, RevisionListener } from './core';
+export type { ValueArenaStats } from './value-arena';
 export { WriteTxn } from './write-txn';
 export { MvccError, isMvccError } from './errors';
 export type { MvccErrorCode } from './errors';

@@ -11,15 +11,19 @@
 import { assert } from './errors';
 import { EMPTY_BYTES, keyBytes } from './keys';
 import { KeyValue } from './types';
+import { ValueHolder, ValueSlab, valueCopy } from './value-arena';
 
 /**
  * One revision of one key: a put or a tombstone (a delete). It holds the fields of the key's
  * state and makes the KeyValue on demand (`kv`): an object per revision kept, and the key and
  * value as Uint8Arrays with buffers of their own, cost ~450 bytes per revision more than
- * these fields. The value is kept as a latin1 string (one char per byte), which V8 stores
- * in its heap with a header of a few words.
+ * these fields. The value's bytes are in the store's ValueArena, outside V8's heap.
  */
-export class RevEntry {
+export class RevEntry implements ValueHolder {
+  /** The value's place in the store's arena (set by ValueArena.hold; none for a tombstone). */
+  slab: ValueSlab | undefined = undefined;
+  vOff = 0;
+  vLen = 0;
   /** False once compaction removed the entry from its key's index (history may still hold it). */
   inIndex = true;
   constructor(
@@ -35,13 +39,11 @@ export class RevEntry {
     readonly version: number,
     /** The attached lease (0: none). */
     readonly lease: number,
-    /** The value's bytes as a latin1 string ('' for a tombstone). */
-    readonly valueStr: string,
   ) {}
 
   /** The value's bytes (a new Buffer on each call). */
   get value(): Uint8Array {
-    return this.valueStr.length === 0 ? EMPTY_BYTES : keyBytes(this.valueStr);
+    return this.vLen === 0 ? EMPTY_BYTES : valueCopy(this);
   }
 
   /**
@@ -81,6 +83,13 @@ export class KeyIndex {
   get entries(): readonly RevEntry[] {
     const e = this.e;
     return e === undefined ? [] : e instanceof RevEntry ? [e] : e;
+  }
+
+  forEachEntry(fn: (en: RevEntry) => void): void {
+    const e = this.e;
+    if (e === undefined) return;
+    if (e instanceof RevEntry) fn(e);
+    else for (const en of e) fn(en);
   }
 
   /** Index of the last entry with main <= rev, or -1. */

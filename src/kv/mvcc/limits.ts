@@ -21,6 +21,13 @@ export const readBatchRecordsMax = 1024;
  */
 export const dbWriteBufferBytes = 4 * 1024 * 1024;
 
+/**
+ * Size of the slabs the store's values are kept in, outside V8's heap (value-arena.ts). A value
+ * above a quarter of it gets a slab of its own; below, at most a quarter of a slab is left
+ * unused when the next value does not fit.
+ */
+export const valueSlabBytes = 1024 * 1024;
+
 /** A defragment waits at most this long for snapshot streams reading the old db to finish. */
 export const defragReaderWaitMsMax = 10_000;
 

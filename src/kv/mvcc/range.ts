@@ -9,6 +9,7 @@
 
 import { KeyIndex, RevEntry } from './key-index';
 import { keySpan } from './keys';
+import { compareValues } from './value-arena';
 import type { OrderedIndex } from './ordered-index';
 import { RangeOptions, RangeResult, SortTarget } from './types';
 
@@ -74,7 +75,7 @@ export function rangeAt(index: OrderedIndex<KeyIndex>, opts: RangeOptions, rev: 
   return { kvs: out, count, more };
 }
 
-// Keys and values are latin1 strings (one char per byte): string order is byte order.
+// Keys are latin1 strings (one char per byte): string order is byte order.
 function comparator(target: SortTarget): (a: RevEntry, b: RevEntry) => number {
   switch (target) {
     case 'KEY':
@@ -86,7 +87,7 @@ function comparator(target: SortTarget): (a: RevEntry, b: RevEntry) => number {
     case 'MOD':
       return (a, b) => a.main - b.main;
     case 'VALUE':
-      return (a, b) => compareStrings(a.valueStr, b.valueStr);
+      return compareValues;
   }
 }
 

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { MvccCore } from './core';
+import { MvccCore, MvccCoreOptions } from './core';
 import {
   FORMAT_VERSION,
   META_KEY,
@@ -29,6 +29,7 @@ import {
 import { MvccError, assert, isMvccError } from './errors';
 import { KeyIndex, RevEntry } from './key-index';
 import { keyString } from './keys';
+import { valueView } from './value-arena';
 import { dbWriteBufferBytes, defragReaderWaitMsMax, readBatchRecordsMax, restoreBatchBytesMax } from './limits';
 import { DbRecord, decodeSnapshot, encodeSnapshot } from './snapshot-format';
 
@@ -53,8 +54,9 @@ export class MvccStore<M = unknown> extends MvccCore {
     private db: Db,
     /** The store's directory. */
     readonly dir: string,
+    opts: MvccCoreOptions,
   ) {
-    super();
+    super(opts);
     this.savedMetaRecord = encodeMeta<M>({ format: FORMAT_VERSION, compactRevision: 0, currentRevision: 1, meta: undefined });
   }
 
@@ -62,12 +64,12 @@ export class MvccStore<M = unknown> extends MvccCore {
    * Opens (creating if needed) the store in `dir` and rebuilds its in-memory state from disk:
    * the state of the last flush. `savedMeta` is the meta passed to that flush.
    */
-  static async open<M = unknown>(dir: string): Promise<MvccStore<M>> {
+  static async open<M = unknown>(dir: string, opts: MvccCoreOptions = {}): Promise<MvccStore<M>> {
     await finishDefragment(dir);
     await fs.promises.mkdir(dir, { recursive: true });
     const db: Db = new ClassicLevel<Buffer, Buffer>(dir, DB_OPTIONS);
     await db.open();
-    const store = new MvccStore<M>(db, dir);
+    const store = new MvccStore<M>(db, dir, opts);
     try {
       await store.load();
     } catch (e) {
@@ -112,7 +114,7 @@ export class MvccStore<M = unknown> extends MvccCore {
     const empty: string[] = [];
     this.index.forEach((ki, keyStr) => {
       ki.compact(this.compactRev, (en) => {
-        if (en.main < this.compactRev) this.pendingGone.push(en); // not expected; heals on next flush
+        if (en.main < this.compactRev) this.entryGone(en); // not expected; heals on next flush
       });
       if (ki.isEmpty()) empty.push(keyStr);
     });
@@ -138,9 +140,8 @@ export class MvccStore<M = unknown> extends MvccCore {
       ki = new KeyIndex(keyStr);
       this.index.set(keyStr, ki);
     }
-    const en = s.tombstone
-      ? new RevEntry(ki, main, sub, true, 0, 0, 0, '')
-      : new RevEntry(ki, main, sub, false, s.createRevision, s.version, s.lease, keyString(s.value));
+    const en = s.tombstone ? new RevEntry(ki, main, sub, true, 0, 0, 0) : new RevEntry(ki, main, sub, false, s.createRevision, s.version, s.lease);
+    if (!s.tombstone) this.values.hold(en, s.value);
     const last = ki.last();
     if (last !== undefined && last.tombstone && en.tombstone) throw new MvccError('ERR_STORE_CORRUPT', 'two deletions in a row');
     ki.append(en, true);
@@ -193,7 +194,7 @@ export class MvccStore<M = unknown> extends MvccCore {
       // Every key and record of the batch goes into one buffer (the batch copies them).
       let bytes = gone.length * REV_KEY_BYTES;
       for (const record of changes) {
-        for (const en of record) bytes += revisionRecordBytesMaxOf(en.ki.keyStr.length, en.tombstone ? undefined : en.valueStr.length);
+        for (const en of record) bytes += revisionRecordBytesMaxOf(en.ki.keyStr.length, en.tombstone ? undefined : en.vLen);
       }
       const buf = Buffer.allocUnsafe(bytes);
       let off = 0;
@@ -203,7 +204,7 @@ export class MvccStore<M = unknown> extends MvccCore {
           const k = off;
           off = writeRevKey(buf, off, en.main, en.sub);
           const v = off;
-          off = en.tombstone ? writeTombstone(buf, off, key) : writePut(buf, off, key, en.value, en.lease, en.createRevision, en.version);
+          off = en.tombstone ? writeTombstone(buf, off, key) : writePut(buf, off, key, valueView(en), en.lease, en.createRevision, en.version);
           batch.put(buf.subarray(k, v), buf.subarray(v, off));
         }
       }

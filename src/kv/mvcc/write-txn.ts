@@ -58,8 +58,8 @@ export class WriteTxn {
       prev === undefined ? rev : prev.createRevision,
       prev === undefined ? 1 : prev.version + 1,
       lease,
-      keyString(value),
     );
+    this.core.values.hold(en, value);
     ki.append(en);
     this.changes.push(en);
     return prev;
@@ -78,7 +78,7 @@ export class WriteTxn {
       const prev = ki.latest();
       if (prev === undefined) return;
       deleted.push(prev);
-      const en = new RevEntry(ki, rev, this.changes.length, true, 0, 0, 0, '');
+      const en = new RevEntry(ki, rev, this.changes.length, true, 0, 0, 0);
       ki.append(en);
       this.changes.push(en);
     };

@@ -403,6 +403,9 @@ export class EtcdServer {
     this.metrics.slowWatchers.set(w.slowWatchers);
     this.metrics.watchStreams.set(w.streams);
     this.metrics.keysTotal.set(this.sm.store.indexedKeyCount);
+    const values = this.sm.store.valueStats();
+    this.metrics.valueBytes.set({ kind: 'live' }, values.liveBytes);
+    this.metrics.valueBytes.set({ kind: 'slabs' }, values.slabBytes);
     this.metrics.dbTotalSizeBytes.set(this.sm.store.dbSizeBytes());
     this.metrics.proposalsPending.set(this.sm.wait.size);
   }

@@ -29,6 +29,7 @@ export class StoreMetrics {
   readonly slowWatchers = new client.Gauge({ name: 'etcd_debugging_mvcc_slow_watcher_total', help: 'Total number of unsynced slow watchers.', registers: [this.registry] });
   readonly watchStreams = new client.Gauge({ name: 'etcd_debugging_mvcc_watch_stream_total', help: 'Total number of watch streams.', registers: [this.registry] });
   readonly keysTotal = new client.Gauge({ name: 'etcd_debugging_mvcc_keys_total', help: 'Total number of keys.', registers: [this.registry] });
+  readonly valueBytes = new client.Gauge({ name: 'skiff_mvcc_value_bytes', help: 'Bytes of values held by the in-memory index (live) and of the slabs holding them (slabs).', labelNames: ['kind'], registers: [this.registry] });
   readonly leasesGranted = new client.Counter({ name: 'etcd_debugging_lease_granted_total', help: 'The total number of granted leases.', registers: [this.registry] });
   readonly leasesRevoked = new client.Counter({ name: 'etcd_debugging_lease_revoked_total', help: 'The total number of revoked leases.', registers: [this.registry] });
   readonly serverVersion = new client.Gauge({ name: 'etcd_server_version', help: 'Which version is running. 1 for server_version label with current version.', labelNames: ['server_version'], registers: [this.registry] });

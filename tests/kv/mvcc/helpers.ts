@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { KeyValue, MvccEvent, RevisionEvents } from '../../../src/kv/mvcc';
+import { KeyValue, MvccCore, MvccEvent, RevisionEvents } from '../../../src/kv/mvcc';
 
 /** Bytes of a latin1 string. */
 export const b = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
@@ -51,4 +51,16 @@ export async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8A
 
 export async function* fromChunks(chunks: Uint8Array[]): AsyncGenerator<Uint8Array> {
   for (const c of chunks) yield c;
+}
+
+/** Bytes of the values of every entry the store holds (index and history), each counted once. */
+export function heldValueBytes(st: MvccCore): number {
+  let sum = 0;
+  const seen = new Set<unknown>();
+  st.forEachHeld((en) => {
+    if (seen.has(en)) return;
+    seen.add(en);
+    sum += en.vLen;
+  });
+  return sum;
 }

@@ -1,6 +1,16 @@
 // KeyIndex against the facts of etcd's server/mvcc/key_index_test.go.
 
 import { KeyIndex, RevEntry } from '../../../src/kv/mvcc/key-index';
+import { ValueArena } from '../../../src/kv/mvcc/value-arena';
+
+const arena = new ValueArena(1024);
+
+/** A put at (main, 0) holding `value`. */
+function put(ki: KeyIndex, main: number, created: number, ver: number, value: string): RevEntry {
+  const en = new RevEntry(ki, main, 0, false, created, ver, 0);
+  arena.hold(en, Buffer.from(value));
+  return en;
+}
 
 /** `[main, sub, tombstone]` entries; a put's version counts within its generation. */
 function keyIndex(spec: Array<[number, number, boolean]>): KeyIndex {
@@ -10,7 +20,7 @@ function keyIndex(spec: Array<[number, number, boolean]>): KeyIndex {
   for (const [main, sub, tomb] of spec) {
     if (created === 0) created = main;
     ver++;
-    ki.append(tomb ? new RevEntry(ki, main, sub, true, 0, 0, 0, '') : new RevEntry(ki, main, sub, false, created, ver, 0, ''));
+    ki.append(tomb ? new RevEntry(ki, main, sub, true, 0, 0, 0) : new RevEntry(ki, main, sub, false, created, ver, 0));
     if (tomb) {
       created = 0;
       ver = 0;
@@ -129,19 +139,19 @@ describe('KeyIndex (etcd key_index_test facts)', () => {
     expect(ki.at(2)).toBeUndefined();
     expect(ki.at(3)?.version).toBe(1);
     expect(ki.latestEntry()?.main).toBe(3);
-    ki.append(new RevEntry(ki, 5, 0, false, 3, 2, 0, 'v'));
-    ki.append(new RevEntry(ki, 7, 1, true, 0, 0, 0, ''));
+    ki.append(put(ki, 5, 3, 2, 'v'));
+    ki.append(new RevEntry(ki, 7, 1, true, 0, 0, 0));
     expect(label(ki)).toEqual(['3.0', '5.0', '7.1t']);
     expect(ki.at(6)?.version).toBe(2);
     expect(ki.latest()).toBeUndefined();
     ki.compact(5, () => undefined);
     expect(label(ki)).toEqual(['5.0', '7.1t']);
-    ki.append(new RevEntry(ki, 9, 0, false, 9, 1, 0, 'w'));
+    ki.append(put(ki, 9, 9, 1, 'w'));
     ki.compact(8, () => undefined);
     expect(label(ki)).toEqual(['9.0']);
     expect(Buffer.from(ki.at(9)!.value).toString()).toBe('w');
     expect(ki.at(8)).toBeUndefined();
-    ki.append(new RevEntry(ki, 10, 0, true, 0, 0, 0, ''));
+    ki.append(new RevEntry(ki, 10, 0, true, 0, 0, 0));
     ki.compact(10, () => undefined);
     expect(ki.isEmpty()).toBe(true);
     expect(ki.entries).toEqual([]);
@@ -162,8 +172,8 @@ describe('KeyIndex (etcd key_index_test facts)', () => {
 
   test('appending out of order or two tombstones in a row is a bug', () => {
     const ki = keyIndex([[5, 0, false]]);
-    expect(() => ki.append(new RevEntry(ki, 5, 0, false, 5, 2, 0, 'x'))).toThrow(/assertion failed/);
-    ki.append(new RevEntry(ki, 7, 0, true, 0, 0, 0, ''));
-    expect(() => ki.append(new RevEntry(ki, 8, 0, true, 0, 0, 0, ''))).toThrow(/assertion failed/);
+    expect(() => ki.append(put(ki, 5, 5, 2, 'x'))).toThrow(/assertion failed/);
+    ki.append(new RevEntry(ki, 7, 0, true, 0, 0, 0));
+    expect(() => ki.append(new RevEntry(ki, 8, 0, true, 0, 0, 0))).toThrow(/assertion failed/);
   });
 });

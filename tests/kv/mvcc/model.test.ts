@@ -3,7 +3,7 @@
 
 import * as fc from 'fast-check';
 import { MvccCore, MvccStore, RangeOptions, SortOrder, SortTarget, isMvccError } from '../../../src/kv/mvcc';
-import { b, ev, kvs, rmDir, tmpDir } from './helpers';
+import { b, ev, heldValueBytes, kvs, rmDir, tmpDir } from './helpers';
 
 interface MKv {
   key: string;
@@ -273,6 +273,7 @@ function checkAll(m: Model, stores: MvccCore[]): void {
     for (const x of stores) expect(kvs(x.range({ key: b('\x00'), rangeEnd: b('\x00'), revision: r }).kvs)).toEqual(want);
   }
   for (const x of stores) {
+    expect(x.valueStats().liveBytes).toBe(heldValueBytes(x));
     expect(x.revision).toBe(m.rev);
     expect(x.compactRevision).toBe(m.compactRev);
     expect(x.hashKV()).toEqual(stores[0].hashKV());
@@ -284,7 +285,8 @@ describe('model-based', () => {
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 120 }), (ops) => {
         const m = new Model();
-        const stores = [new MvccCore(), new MvccCore()];
+        // The second keeps its values in slabs of 8 bytes: slabs fill, empty and are evacuated.
+        const stores = [new MvccCore(), new MvccCore({ valueSlabBytes: 8 })];
         for (const o of ops) step(m, stores, o);
         checkAll(m, stores);
       }),
@@ -299,7 +301,7 @@ describe('model-based', () => {
         const dirs: string[] = [];
         try {
           const m = new Model();
-          let st = await MvccStore.open<{ n: number }>(dir);
+          let st = await MvccStore.open<{ n: number }>(dir, { valueSlabBytes: 8 });
           const mem = new MvccCore();
           let n = 0;
           for (const [o, dice] of ops) {
@@ -308,7 +310,7 @@ describe('model-based', () => {
             if (dice === 1) {
               await st.flush({ n: ++n });
               await st.close();
-              st = await MvccStore.open<{ n: number }>(dir);
+              st = await MvccStore.open<{ n: number }>(dir, { valueSlabBytes: 8 });
               expect(st.savedMeta).toEqual({ n });
             }
             if (dice === 2) {
