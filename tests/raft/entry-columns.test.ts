@@ -2,7 +2,7 @@
 // across chunk boundaries: appends, suffix truncation, prefix drops and clears.
 
 import * as fc from 'fast-check';
-import { EntryColumns } from '../../src/raft/log-entries';
+import { EntryColumns, LogEntries } from '../../src/raft/log-entries';
 import { EntryType } from '../../src/raft/types';
 
 interface Row {
@@ -78,4 +78,42 @@ test('out-of-range operations are refused', () => {
   expect(() => cols.truncate(2)).toThrow();
   expect(() => cols.dropFront(2)).toThrow();
   expect(() => cols.push(1, EntryType.Normal, 0, 2 ** 32, 1)).toThrow(/out of range/);
+});
+
+describe('LogEntries block cache', () => {
+  test('keeps the newest durable blocks within its budget, evicting oldest first, never a block still being written', () => {
+    const reads: number[] = [];
+    const files = new Map<number, Buffer>();
+    const ents = new LogEntries(1, (seq, offset, len) => {
+      reads.push(seq);
+      return files.get(seq)!.subarray(offset, offset + len);
+    }, 1000);
+    const write = (i: number): number => {
+      const buf = Buffer.alloc(100, i & 0xff);
+      files.set(i, buf);
+      const id = ents.addBlock(i, 0, buf.length, buf);
+      ents.push(i, 1, EntryType.Normal, id, 0, buf.length);
+      return id;
+    };
+    // Fifteen writes in flight: nothing is evicted while none is durable.
+    const ids = Array.from({ length: 15 }, (_, k) => write(k + 1));
+    expect(ents.cachedBlockBytes).toBe(1500);
+    for (const id of ids.slice(0, 12)) ents.blockDurable(id);
+    // Over budget by 500: the five oldest went; the three in flight stay.
+    expect(ents.cachedBlockBytes).toBe(1000);
+    expect(ents.slice(6, 16, Infinity).map((e) => e.data[0])).toEqual([6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+    expect(reads).toEqual([]);
+    expect(ents.slice(1, 6, Infinity).map((e) => e.data[0])).toEqual([1, 2, 3, 4, 5]);
+    expect(reads).toEqual([1, 2, 3, 4, 5]);
+    for (const id of ids.slice(12)) ents.blockDurable(id);
+    for (let i = 16; i <= 400; i++) ents.blockDurable(write(i));
+    expect(ents.cachedBlockBytes).toBe(1000);
+    reads.length = 0;
+    expect(ents.slice(391, 401, Infinity).map((e) => e.data[0])).toEqual([391, 392, 393, 394, 395, 396, 397, 398, 399, 400].map((i) => i & 0xff));
+    expect(reads).toEqual([]);
+    ents.reset(401);
+    expect(ents.cachedBlockBytes).toBe(0);
+    for (let i = 401; i <= 420; i++) ents.blockDurable(write(i));
+    expect(ents.cachedBlockBytes).toBe(1000);
+  });
 });
