@@ -1,7 +1,9 @@
-// Giving memory back after a burst: when the detector fires, and that the collection it
-// starts runs in this very process (no --expose-gc on the command line).
+// Giving memory back after a burst: when the detector fires, that the collection it starts
+// runs in this very process (no --expose-gc on the command line), and that it is a full,
+// compacting one.
 
-import { IdleDetector, startIdleGc } from '../../src/cli/idle-gc';
+import * as v8 from 'node:v8';
+import { compactingCollection, gcFunction, IdleDetector, startIdleGc } from '../../src/cli/idle-gc';
 
 const opts = { sampleMs: 20, busyUtilization: 0.3, quietUtilization: 0.05, quietSamples: 2 };
 
@@ -38,4 +40,29 @@ test('after a burst of allocation, the process collects once it is quiet, not du
   } finally {
     stop();
   }
+});
+
+function oldSpace(): { used: number; size: number } {
+  const s = v8.getHeapSpaceStatistics().find((x) => x.space_name === 'old_space')!;
+  return { used: s.space_used_size, size: s.space_size };
+}
+
+test('the collection is a full one and compacts the old generation: pages left sparse by a burst go back', () => {
+  const gc = gcFunction();
+  // A burst that leaves the old generation sparse: many objects promoted, nine in ten then dropped.
+  let all: Array<{ a: number; b: string }> | undefined = [];
+  for (let i = 0; i < 600_000; i++) all.push({ a: i, b: `x${i}` });
+  gc();
+  const before = oldSpace();
+  const keep = all.filter((_x, i) => i % 10 === 0);
+  all = undefined;
+  const pauseMs = compactingCollection(gc);
+  const after = oldSpace();
+  expect(keep.length).toBe(60_000);
+  expect(pauseMs).toBeGreaterThan(0);
+  // Full: the dropped objects are gone (a young-generation collection would leave them).
+  expect(after.used).toBeLessThan(before.used / 2);
+  // Compacting: the pages hold little more than what is live.
+  expect(after.size - after.used).toBeLessThan(8 * 1024 * 1024);
+  expect(before.size - after.used).toBeGreaterThan(after.size - after.used);
 });

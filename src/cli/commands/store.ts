@@ -154,7 +154,7 @@ export const storeCommand: CommandModule<object, StoreArgs> = {
     v8.setFlagsFromString(`--heap-growing-percent=${growingPercent}`);
     const logger = createLogger({ name: config.name, level: config.logLevel });
     const server = await EtcdServer.start(config, logger);
-    if (process.env.SKIFF_IDLE_GC !== 'off') startIdleGc(() => logger.debug({}, 'quiet after a burst: collecting garbage to give memory back'));
+    if (process.env.SKIFF_IDLE_GC !== 'off') startIdleGc((c) => logger.debug({ skipped: c.skipped, pauseMs: Math.round(c.pauseMs) }, 'quiet after a burst: collected garbage to give memory back'));
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
