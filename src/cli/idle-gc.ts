@@ -8,7 +8,7 @@
 //
 // Node 20's V8 reads any argument given to gc() (an options object included) as a request
 // for a young-generation collection only; gc() without one is the full, synchronous kind.
-// It pauses the member (130-150 ms with 100k keys of 256 bytes), which is why it waits for
+// It pauses the member (130-260 ms with 100k keys of 256 bytes), which is why it waits for
 // quiet and is skipped for a heap above compactingHeapBytesMax.
 //
 // Measured (100k puts from 16 clients, RSS 2 s after the last one): see README, Benchmarks.
@@ -62,11 +62,14 @@ export function gcFunction(): GcFunction {
 }
 
 /**
- * Above this much heap in use no collection is made: the pause grows with what is live
- * (about 3-4 ms per MiB here, so at most ~250 ms), and a leader paused near its election
- * timeout would lose its followers. V8's own memory reducer still runs.
+ * Above this much heap in use (live, and garbage not yet collected) no collection is made:
+ * the pause grows with what is live (4-6 ms per live MiB measured here, with three members
+ * on two cores: 180-260 ms for the 40 MiB of 100k keys), and a leader paused near its
+ * election timeout would lose its followers. At this bound a heap that is all live would
+ * pause ~0.6 s, under the 1 s election timeout. Above it V8's own memory reducer still runs.
+ * (Right after a burst of 100k puts a member had 44-86 MiB in use, 40 MiB of it live.)
  */
-export const compactingHeapBytesMax = 64 * 1024 * 1024;
+export const compactingHeapBytesMax = 128 * 1024 * 1024;
 
 /**
  * One full collection that also moves every surviving object together (V8's
@@ -89,6 +92,9 @@ export function compactingCollection(gc: GcFunction): number {
 /** What one idle collection did (skipped: the heap was above compactingHeapBytesMax). */
 export interface IdleCollection {
   utilization: number;
+  /** Heap in use (live and not yet collected) before, and after. */
+  heapUsedBytes: number;
+  heapUsedAfterBytes: number;
   skipped: boolean;
   pauseMs: number;
 }
@@ -103,8 +109,13 @@ export function startIdleGc(onCollect: (c: IdleCollection) => void = () => undef
     const u = performance.eventLoopUtilization(now, last).utilization;
     last = now;
     if (!detector.sample(u)) return;
-    if (v8.getHeapStatistics().used_heap_size > compactingHeapBytesMax) onCollect({ utilization: u, skipped: true, pauseMs: 0 });
-    else onCollect({ utilization: u, skipped: false, pauseMs: compactingCollection(gc) });
+    const used = v8.getHeapStatistics().used_heap_size;
+    if (used > compactingHeapBytesMax) {
+      onCollect({ utilization: u, heapUsedBytes: used, heapUsedAfterBytes: used, skipped: true, pauseMs: 0 });
+      return;
+    }
+    const pauseMs = compactingCollection(gc);
+    onCollect({ utilization: u, heapUsedBytes: used, heapUsedAfterBytes: v8.getHeapStatistics().used_heap_size, skipped: false, pauseMs });
   }, opts.sampleMs);
   timer.unref();
   return () => clearInterval(timer);

@@ -154,7 +154,12 @@ export const storeCommand: CommandModule<object, StoreArgs> = {
     v8.setFlagsFromString(`--heap-growing-percent=${growingPercent}`);
     const logger = createLogger({ name: config.name, level: config.logLevel });
     const server = await EtcdServer.start(config, logger);
-    if (process.env.SKIFF_IDLE_GC !== 'off') startIdleGc((c) => logger.debug({ skipped: c.skipped, pauseMs: Math.round(c.pauseMs) }, 'quiet after a burst: collected garbage to give memory back'));
+    if (process.env.SKIFF_IDLE_GC !== 'off') startIdleGc((c) =>
+        logger.info(
+          { skipped: c.skipped, pauseMs: Math.round(c.pauseMs), heapUsedMiB: Math.round(c.heapUsedBytes / 1048576), heapUsedAfterMiB: Math.round(c.heapUsedAfterBytes / 1048576) },
+          c.skipped ? 'quiet after a burst: heap too large to compact without a long pause' : 'quiet after a burst: compacted the heap to give memory back',
+        ),
+      );
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
