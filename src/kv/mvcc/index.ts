@@ -19,8 +19,8 @@
 //   store.writeSnapshot(meta) / MvccStore.restoreSnapshot(dir, chunks) // Raft snapshots
 //
 // Everything but open/flush/snapshot/close is synchronous and deterministic. KeyValues are
-// made on demand (the index keeps keys packed, values in slabs outside V8's heap); events handed to listeners are
-// shared between them: never mutate them.
+// made on demand (the index keeps keys packed, values in slabs outside V8's heap); events
+// handed to listeners are shared between them: never mutate them.
 
 export { MvccStore } from './store';
 export { MvccCore, INITIAL_REVISION } from './core';
