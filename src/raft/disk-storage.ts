@@ -195,6 +195,11 @@ export class DiskStorage implements Storage {
     return this.ents.term(i);
   }
 
+  /** Writes are made on the calling thread: a save is durable when it returns (wal.ts, mode 'inline'). */
+  get writesInline(): boolean {
+    return this.wal.mode === 'inline';
+  }
+
   firstIndex(): number {
     return this.snapMeta.index + 1;
   }

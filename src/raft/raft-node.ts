@@ -278,11 +278,14 @@ export class RaftNode {
     if (rd.mustSync) {
       // Committed entries already durable here (the leader's always are) are applied while
       // this Ready's own write is in flight: their clients need not wait for an unrelated fsync.
+      // A log written on this thread is on disk when save() returns: there is nothing to
+      // overlap, and the append replies go out first (a follower's reply would otherwise
+      // wait for its apply of the previous batch, and the leader's commit with it).
       const durableLast = this.opts.storage.lastIndex();
       const t0 = performance.now();
       const saved = this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: true });
       let early = 0;
-      if (!rd.snapshot) while (early < rd.committedEntries.length && rd.committedEntries[early].index <= durableLast) early++;
+      if (!rd.snapshot && !this.opts.storage.writesInline) while (early < rd.committedEntries.length && rd.committedEntries[early].index <= durableLast) early++;
       if (early > 0) {
         await this.applyEntries(rd.committedEntries.slice(0, early));
         this.resolveAppliedReads();

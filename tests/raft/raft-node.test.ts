@@ -46,7 +46,11 @@ class ListMachine implements StateMachine {
     return { index: this.index, term: this.term, confState: this.confState };
   }
 
+  /** Called first thing in every apply (tests look at the member's state then). */
+  onApply: ((entries: Applied[]) => void) | undefined;
+
   apply(entries: Applied[]): void {
+    this.onApply?.(entries);
     for (const a of entries) {
       if (a.entry.type === EntryType.Normal && a.entry.data.length > 0) this.items.push(dec.decode(a.entry.data));
       if (a.confChange?.confState) this.confState = a.confChange.confState;
@@ -98,9 +102,19 @@ describe.each(['local', 'tcp'] as const)('RaftNode over %s transport', (kind) =>
   const members = new Map<NodeId, Member>();
   const ids = [1, 2, 3];
   let peerUrls = new Map<NodeId, string>();
+  /** The highest index each member has acknowledged in an append reply (local transport only). */
+  const acked = new Map<NodeId, number>();
 
   function transport(id: NodeId): Transport {
-    if (kind === 'local') return hub.transport(id);
+    if (kind === 'local') {
+      const t = hub.transport(id);
+      const send = t.send.bind(t);
+      t.send = (msgs) => {
+        for (const m of msgs) if (m.type === 'MsgAppResp' && !m.reject) acked.set(id, Math.max(acked.get(id) ?? 0, m.index));
+        send(msgs);
+      };
+      return t;
+    }
     const t = new TcpTransport({ id, clusterId: 7, listen: { host: '127.0.0.1', port: Number(new URL(peerUrls.get(id)!).port) }, peers: peerUrls });
     // Cutting links is done on the local hub only; over TCP the tests that need it stop a member.
     return t;
@@ -159,6 +173,7 @@ describe.each(['local', 'tcp'] as const)('RaftNode over %s transport', (kind) =>
   beforeEach(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-raftnode-'));
     hub = new LocalHub();
+    acked.clear();
     peerUrls = new Map();
     for (const id of ids) peerUrls.set(id, `http://127.0.0.1:${await freePort()}`);
   });
@@ -233,6 +248,30 @@ describe.each(['local', 'tcp'] as const)('RaftNode over %s transport', (kind) =>
     expect(Date.now() - t0).toBeLessThan(700);
     await proposeOnLeader('after');
     await waitFor(() => [...members.values()].every((m) => m.sm.items.length === 2));
+  });
+
+  // The log is written on the node's thread (the default): an append's entries are on disk
+  // when the write returns, and the reply goes out before the apply of whatever that append
+  // committed, so the leader's next commit does not wait for the follower's state machine.
+  if (kind === 'local') test('a follower replies to an append before it applies the entries it committed', async () => {
+    for (const id of ids) await startMember(id);
+    await waitFor(() => leader() !== undefined);
+    const l = leader()!;
+    const verdicts: boolean[] = [];
+    for (const m of members.values()) {
+      if (m === l) continue;
+      m.sm.onApply = (entries) => {
+        if (entries.some((a) => a.entry.type === EntryType.Normal && a.entry.data.length > 0)) verdicts.push((acked.get(m.id) ?? 0) >= m.storage.lastIndex());
+      };
+    }
+    // One proposal per turn: appends carry new entries and the commit of earlier ones.
+    for (let i = 0; i < 40; i++) {
+      await proposeOnLeader(`r${i}`);
+      await new Promise((r) => setImmediate(r));
+    }
+    await waitFor(() => [...members.values()].every((m) => m.sm.items.length === 40));
+    expect(verdicts.length).toBeGreaterThan(0);
+    expect(verdicts.filter((ok) => !ok)).toEqual([]);
   });
 
   // Cutting links needs the local hub; over gRPC this is covered by the store's chaos tests.
