@@ -201,6 +201,21 @@ export interface HpackDecoderOptions {
   maxHeaderListSize?: number;
 }
 
+/** Blocks longer than this are not looked for among the known indexed ones. */
+const INDEXED_BLOCK_BYTES_MAX = 64;
+/** Known indexed blocks per decoder (the cache starts over beyond it). */
+const INDEXED_BLOCKS_MAX = 64;
+
+/** A block of one-byte indexed fields only: every byte is 1xxxxxxx, index 1-126 (not 0, not 127+). */
+function onlyOneByteIndexed(b: Buffer): boolean {
+  if (b.length === 0 || b.length > INDEXED_BLOCK_BYTES_MAX) return false;
+  for (let i = 0; i < b.length; i++) {
+    const x = b[i]!;
+    if (x <= 0x80 || x === 0xff) return false;
+  }
+  return true;
+}
+
 /** Default for HpackDecoder.maxHeaderListSize: 64 KiB. */
 export const DEFAULT_MAX_HEADER_LIST_SIZE = 64 * 1024;
 
@@ -245,6 +260,14 @@ export class HpackDecoder {
     return this.settingsMax;
   }
 
+  /**
+   * Decoded header lists of recent blocks made only of one-byte indexed fields, by their
+   * bytes: what a client sends for every request once its headers are all in the tables.
+   * Such a block changes nothing, so its list is the same until the dynamic table changes
+   * (any change empties this). The lists are shared: frozen.
+   */
+  private readonly indexedBlocks = new Map<string, { headers: HeaderList; size: number }>();
+
   /** Current dynamic table contents, newest first (for tests and debugging). */
   get dynamicTable(): HeaderList {
     return this.table.entries();
@@ -262,7 +285,14 @@ export class HpackDecoder {
     this.end = this.src.length;
     this.listSize = 0;
     try {
-      return this.decodeBlock();
+      if (this.updateRequired || !onlyOneByteIndexed(this.src)) return this.decodeBlock();
+      const key = this.src.toString('latin1', 0, this.end);
+      const known = this.indexedBlocks.get(key);
+      if (known !== undefined && known.size <= this.maxHeaderListSize) return known.headers;
+      const headers = Object.freeze(this.decodeBlock()) as HeaderList;
+      if (this.indexedBlocks.size >= INDEXED_BLOCKS_MAX) this.indexedBlocks.clear();
+      this.indexedBlocks.set(key, { headers, size: this.listSize });
+      return headers;
     } finally {
       this.src = EMPTY; // do not keep the caller's buffer alive
     }
@@ -293,6 +323,7 @@ export class HpackDecoder {
         const name = index === 0 ? this.readString() : this.nameAt(index);
         const value = this.readString();
         table.add(name, value);
+        this.indexedBlocks.clear();
         this.emit(headers, name, value);
       } else if (b & 0x20) {
         // Dynamic table size update (Section 6.3): only before the first field.
@@ -302,6 +333,7 @@ export class HpackDecoder {
           throw new HpackError(`dynamic table size update to ${size} above the limit ${this.settingsMax}`);
         }
         table.setMaxSize(size);
+        this.indexedBlocks.clear();
         this.updateRequired = false;
         continue;
       } else {

@@ -183,6 +183,8 @@ export interface ConnectionOptions {
 export class Http2ServerConnection {
   private readonly decoder = new HpackDecoder(4096, { maxHeaderListSize: MAX_HEADER_LIST });
   private readonly encoder = new HpackEncoder(4096);
+  /** Header lists already found well-formed (the decoder hands out the same list for the same indexed block). */
+  private readonly wellFormed = new WeakSet<HeaderList>();
   private readonly streams = new Map<number, ServerStream>();
   private lastStreamId = 0;
   private buf: Buffer = Buffer.alloc(0);
@@ -405,10 +407,12 @@ export class Http2ServerConnection {
       this.writeRst(streamId, ErrorCode.REFUSED_STREAM);
       return;
     }
-    const problem = checkRequestHeaders(headers);
-    if (problem !== undefined) {
-      this.writeRst(streamId, ErrorCode.PROTOCOL_ERROR);
-      return;
+    if (!this.wellFormed.has(headers)) {
+      if (checkRequestHeaders(headers) !== undefined) {
+        this.writeRst(streamId, ErrorCode.PROTOCOL_ERROR);
+        return;
+      }
+      if (Object.isFrozen(headers)) this.wellFormed.add(headers);
     }
     const stream = new ServerStream(this, streamId);
     this.streams.set(streamId, stream);

@@ -650,3 +650,67 @@ describe('HPACK with node:http2', () => {
     }
   }, 15000); // a table mismatch shows as COMPRESSION_ERROR, often as a hang: fail soon
 });
+
+// A client's request headers, once all in the tables, come as the same block of one-byte
+// indexes every time; the decoder hands back the list it made the first time, for as long
+// as the dynamic table does not change.
+describe('blocks of indexed fields only', () => {
+  const literal = (name: string, value: string): Buffer =>
+    Buffer.concat([Buffer.from([0x40, name.length]), Buffer.from(name, 'latin1'), Buffer.from([value.length]), Buffer.from(value, 'latin1')]);
+
+  it('decode to the current table, before and after it changes', () => {
+    const d = new HpackDecoder();
+    d.decode(literal('x-a', '1')); // index 62
+    const block = hex('82 be'); // :method GET, then dynamic index 62
+    const first = d.decode(block);
+    expect(first).toEqual([[':method', 'GET'], ['x-a', '1']]);
+    expect(d.decode(block)).toEqual(first);
+    expect(Object.isFrozen(d.decode(block))).toBe(true);
+    d.decode(literal('x-b', '2')); // now index 62; x-a moves to 63
+    expect(d.decode(block)).toEqual([[':method', 'GET'], ['x-b', '2']]);
+    expect(d.decode(hex('82 bf'))).toEqual([[':method', 'GET'], ['x-a', '1']]);
+    d.decode(hex('20')); // size update to 0 empties the table
+    expect(() => d.decode(block)).toThrow(HpackError);
+  });
+
+  it('still need the size update the settings require, and still respect the list limit', () => {
+    const d = new HpackDecoder();
+    d.decode(literal('x-a', '1'));
+    const block = hex('82 be');
+    expect(d.decode(block)).toHaveLength(2);
+    d.maxTableSize = 10; // below the table's size: the next block must start with an update
+    expect(() => d.decode(block)).toThrow('missing dynamic table size update');
+    const e = new HpackDecoder();
+    e.decode(literal('x-a', '1'));
+    expect(e.decode(block)).toHaveLength(2);
+    e.maxHeaderListSize = 40; // 2 fields: 7 + 3 + 32 and 3 + 1 + 32
+    expect(() => e.decode(block)).toThrow('header list too large');
+  });
+
+  it('agree with decoding that keeps no lists, on random sequences of blocks', () => {
+    // A size update to the size the table already has changes nothing, and a block that
+    // starts with one is never taken for a known indexed block.
+    const unchanged = hex('3fe11f'); // 4096
+    const indexed = fc.constantFrom(0x82, 0xbe, 0xbf).map((b) => Buffer.from([b]));
+    const block = fc.oneof(fc.array(indexed, { minLength: 1, maxLength: 2 }).map((bs) => Buffer.concat(bs)), fc.constant(literal('x-c', 'v')), fc.constant(literal('x-d', 'w')));
+    const outcome = (f: () => HeaderList): unknown => {
+      try {
+        return f();
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    fc.assert(
+      fc.property(fc.array(block, { maxLength: 16 }), (blocks) => {
+        const cached = new HpackDecoder();
+        const plain = new HpackDecoder();
+        for (const b of blocks) {
+          const want = outcome(() => plain.decode(Buffer.concat([unchanged, b])));
+          expect(outcome(() => cached.decode(b))).toEqual(want);
+          if (typeof want === 'string') return; // the connection would end here
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
