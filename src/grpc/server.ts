@@ -80,6 +80,12 @@ interface Route {
 export class CallMetadata {
   constructor(private readonly headers: HeaderList) {}
 
+  /** Whether an entry named `key` (lower case) is present. */
+  has(key: string): boolean {
+    for (let i = 0; i < this.headers.length; i++) if (this.headers[i]![0] === key) return true;
+    return false;
+  }
+
   get(key: string): Array<string | Buffer> {
     const k = key.toLowerCase();
     const out: Array<string | Buffer> = [];

@@ -135,13 +135,7 @@ export class MvccCore {
     // The events (each with its key, value and previous state copied out) are made only when
     // a listener reads them: the watch hub does when some watcher is synced, and most
     // revisions of a busy store are watched by nobody.
-    let events: MvccEvent[] | undefined;
-    this.notify({
-      revision: rev,
-      get events(): MvccEvent[] {
-        return (events ??= changes.map(eventOf));
-      },
-    });
+    this.notify(new CommittedRevision(rev, changes));
   }
 
   /**
@@ -340,4 +334,18 @@ function writeInt53(b: Buffer, off: number, n: number): void {
   const hi = Math.floor(n / 0x1_0000_0000);
   b.writeInt32BE(hi | 0, off);
   b.writeUInt32BE((n - hi * 0x1_0000_0000) >>> 0, off + 4);
+}
+
+/** What listeners get for one committed write transaction: its events are made on first reading. */
+class CommittedRevision implements RevisionEvents {
+  private made: MvccEvent[] | undefined = undefined;
+
+  constructor(
+    readonly revision: number,
+    private readonly changes: readonly RevEntry[],
+  ) {}
+
+  get events(): MvccEvent[] {
+    return (this.made ??= this.changes.map(eventOf));
+  }
 }

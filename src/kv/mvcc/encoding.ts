@@ -10,6 +10,7 @@
 
 import { Packr } from 'msgpackr';
 import { MvccError } from './errors';
+import { keyString } from './keys';
 
 export const FORMAT_VERSION = 1;
 
@@ -87,10 +88,13 @@ export function writeRevKey(buf: Buffer, off: number, main: number, sub: number)
   return off + REV_KEY_BYTES;
 }
 
-/** Writes a put's record ([key, value, lease, createRevision, version]) at `off`. */
-export function writePut(buf: Buffer, off: number, key: Uint8Array, value: Uint8Array, lease: number, createRevision: number, version: number): number {
+/**
+ * Writes a put's record ([key, value, lease, createRevision, version]) at `off`; the key is
+ * given as its index string (keys.ts: one latin1 char per byte), written without a Buffer of it.
+ */
+export function writePut(buf: Buffer, off: number, key: string, value: Uint8Array, lease: number, createRevision: number, version: number): number {
   buf[off++] = 0x95; // fixarray of 5
-  off = writeBin(buf, off, key);
+  off = writeBinString(buf, off, key);
   off = writeBin(buf, off, value);
   off = writeInt(buf, off, lease);
   off = writeInt(buf, off, createRevision);
@@ -98,13 +102,12 @@ export function writePut(buf: Buffer, off: number, key: Uint8Array, value: Uint8
 }
 
 /** Writes a tombstone's record ([key]) at `off`. */
-export function writeTombstone(buf: Buffer, off: number, key: Uint8Array): number {
+export function writeTombstone(buf: Buffer, off: number, key: string): number {
   buf[off++] = 0x91; // fixarray of 1
-  return writeBin(buf, off, key);
+  return writeBinString(buf, off, key);
 }
 
-function writeBin(buf: Buffer, off: number, bytes: Uint8Array): number {
-  const n = bytes.length;
+function writeBinHead(buf: Buffer, off: number, n: number): number {
   if (n < 0x100) {
     buf[off++] = 0xc4;
     buf[off++] = n;
@@ -117,8 +120,19 @@ function writeBin(buf: Buffer, off: number, bytes: Uint8Array): number {
     buf.writeUInt32BE(n, off);
     off += 4;
   }
+  return off;
+}
+
+function writeBin(buf: Buffer, off: number, bytes: Uint8Array): number {
+  off = writeBinHead(buf, off, bytes.length);
   buf.set(bytes, off);
-  return off + n;
+  return off + bytes.length;
+}
+
+/** Bytes given as a latin1 string (one char per byte, 0..255). */
+function writeBinString(buf: Buffer, off: number, s: string): number {
+  off = writeBinHead(buf, off, s.length);
+  return off + buf.write(s, off, s.length, 'latin1');
 }
 
 function writeInt(buf: Buffer, off: number, n: number): number {
@@ -139,13 +153,13 @@ function writeInt(buf: Buffer, off: number, n: number): number {
 /** A put's record as a standalone buffer (tests, tools). */
 export function encodePut(key: Uint8Array, value: Uint8Array, lease: number, createRevision: number, version: number): Buffer {
   const buf = Buffer.allocUnsafe(revisionRecordBytesMax(key, value));
-  return buf.subarray(0, writePut(buf, 0, key, value, lease, createRevision, version));
+  return buf.subarray(0, writePut(buf, 0, keyString(key), value, lease, createRevision, version));
 }
 
 /** A tombstone's record as a standalone buffer (tests, tools). */
 export function encodeTombstone(key: Uint8Array): Buffer {
   const buf = Buffer.allocUnsafe(revisionRecordBytesMax(key, undefined));
-  return buf.subarray(0, writeTombstone(buf, 0, key));
+  return buf.subarray(0, writeTombstone(buf, 0, keyString(key)));
 }
 
 export function decodeRevision(bytes: Uint8Array): StoredRevision {

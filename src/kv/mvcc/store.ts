@@ -200,7 +200,7 @@ export class MvccStore<M = unknown> extends MvccCore {
       let off = 0;
       for (const record of changes) {
         for (const en of record) {
-          const key = en.ki.key;
+          const key = en.ki.keyStr;
           const k = off;
           off = writeRevKey(buf, off, en.main, en.sub);
           const v = off;

@@ -99,6 +99,8 @@ export class KvStateMachine implements StateMachine {
   private entryTerm = 0;
   private confState: ConfState | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** What applied requests use of the lessor (made once: every put would otherwise make its closures). */
+  private leaseAttachments: LeaseAttachments | undefined;
   /** Entries applied since the last flush, and the timer of the next one (see flushNow). */
   private unflushedEntries = 0;
   private flushTimer: NodeJS.Timeout | undefined;
@@ -259,7 +261,7 @@ export class KvStateMachine implements StateMachine {
 
   private applyOne(r: InternalRequest, auth: AuthInfo | undefined, index: number): ApplyResult {
     const store = this.store;
-    const lessor = attachments(this.opts.lessor);
+    const lessor = (this.leaseAttachments ??= attachments(this.opts.lessor));
     switch (r.op) {
       case 'put': {
         if (this.noSpace()) throw errors.ErrGRPCNoSpace;

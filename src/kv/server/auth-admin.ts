@@ -49,7 +49,7 @@ export interface AuthHost {
 
 /** A call with metadata and, on TLS, the peer's certificate. */
 interface CallLike {
-  metadata: { get(key: string): Array<string | Buffer> };
+  metadata: { get(key: string): Array<string | Buffer>; has?(key: string): boolean };
   getAuthContext?: () => { sslPeerCertificate?: { subject?: { CN?: string | string[] } } } | null;
 }
 
@@ -58,11 +58,7 @@ const NOBODY: AuthInfo = Object.freeze({ username: '', revision: 0 });
 
 /** What a call presented: its token, and its client certificate's CN (verified by the TLS layer, which refuses unverified ones). */
 export function identityOf(call: CallLike): ClientIdentity {
-  const first = (key: string): string | undefined => {
-    const v = call.metadata.get(key)[0];
-    return v === undefined ? undefined : String(v);
-  };
-  const token = first('token') ?? first('authorization');
+  const token = firstValue(call, 'token') ?? firstValue(call, 'authorization');
   let commonName: string | undefined;
   try {
     const cn = call.getAuthContext?.()?.sslPeerCertificate?.subject?.CN;
@@ -71,6 +67,13 @@ export function identityOf(call: CallLike): ClientIdentity {
     commonName = undefined;
   }
   return { token, commonName: commonName === '' ? undefined : commonName };
+}
+
+function firstValue(call: CallLike, key: string): string | undefined {
+  // Most calls carry neither key: answered without building a list.
+  if (call.metadata.has?.(key) === false) return undefined;
+  const v = call.metadata.get(key)[0];
+  return v === undefined ? undefined : String(v);
 }
 
 /** grpc-go's names of the status codes, for texts in etcd's "rpc error: code = X desc = Y" form. */

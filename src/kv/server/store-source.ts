@@ -7,7 +7,8 @@ import type { StoreMeta } from './applier';
 
 /** A WatchSource over whichever MvccStore is current (a snapshot restore replaces it). */
 export class StoreSource implements WatchSource {
-  private listeners = new Set<(re: RevisionEvents) => void>();
+  /** Replaced, never changed in place: a listener that unsubscribes while called changes nothing for this round. */
+  private listeners: ReadonlyArray<(re: RevisionEvents) => void> = [];
   private sub: { dispose(): void };
 
   constructor(private store: MvccStore<StoreMeta>) {
@@ -15,7 +16,8 @@ export class StoreSource implements WatchSource {
   }
 
   private fire(re: RevisionEvents): void {
-    for (const l of this.listeners) l(re);
+    const ls = this.listeners;
+    for (let i = 0; i < ls.length; i++) ls[i](re);
   }
 
   swap(store: MvccStore<StoreMeta>): void {
@@ -37,7 +39,11 @@ export class StoreSource implements WatchSource {
   }
 
   onRevision(listener: (re: RevisionEvents) => void) {
-    this.listeners.add(listener);
-    return { dispose: () => this.listeners.delete(listener) };
+    this.listeners = [...this.listeners, listener];
+    return {
+      dispose: () => {
+        this.listeners = this.listeners.filter((l) => l !== listener);
+      },
+    };
   }
 }
