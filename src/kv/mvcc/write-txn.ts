@@ -40,9 +40,13 @@ export class WriteTxn {
    * The store keeps the key and value bytes: do not change them afterwards.
    */
   put(key: Uint8Array, value: Uint8Array, lease = 0): RevEntry | undefined {
+    return this.putKeyString(keyString(key), value, lease);
+  }
+
+  /** put() with the key as its index string (keys.ts: one latin1 char per byte). */
+  putKeyString(keyStr: string, value: Uint8Array, lease = 0): RevEntry | undefined {
     this.checkOpen();
     const index = this.core.index;
-    const keyStr = keyString(key);
     let ki = index.get(keyStr);
     if (ki === undefined) {
       ki = new KeyIndex(keyStr);

@@ -93,6 +93,44 @@ function encodePut(m: number, n: number, req: pb.PutRequest, auth: AuthInfo | un
   return out;
 }
 
+/**
+ * The fields of a put that asks for nothing but the write itself (no prev_kv, no
+ * ignore_value/ignore_lease, no lease), read in place by readPlainPut: applying one needs no
+ * request object. Its key as an index string (one latin1 char per byte, mvcc/keys.ts).
+ */
+export interface PlainPut {
+  m: number;
+  n: number;
+  keyStr: string;
+  /** The entry's bytes; the value is [valueStart, its end). */
+  buf: Buffer;
+  valueStart: number;
+}
+
+/**
+ * Fills `out` when `b` is a binary put with no flags but auth and no lease, and returns true;
+ * false for anything else (decodeEnvelope then). The auth information it carries is not read:
+ * only call this while auth is disabled, when it does not matter on apply.
+ */
+export function readPlainPut(b: Uint8Array, out: PlainPut): boolean {
+  if (b.length < putHeadBytes || b[0] !== binaryTag || b[1] !== binaryPut || (b[2]! & ~flagAuth) !== 0) return false;
+  const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (buf.readDoubleLE(19) !== 0) return false;
+  let at = putHeadBytes;
+  if ((b[2]! & flagAuth) !== 0) {
+    if (at + authHeadBytes > buf.length) return false;
+    at += authHeadBytes + buf.readUInt32LE(at + 8);
+  }
+  const keyLen = buf.readUInt32LE(27);
+  if (at + keyLen > buf.length) return false;
+  out.m = buf.readDoubleLE(3);
+  out.n = buf.readDoubleLE(11);
+  out.keyStr = buf.toString('latin1', at, at + keyLen);
+  out.buf = buf;
+  out.valueStart = at + keyLen;
+  return true;
+}
+
 function undecodable(what: string): Error {
   return new Error(`undecodable log entry (${what})`);
 }

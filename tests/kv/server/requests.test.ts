@@ -2,7 +2,7 @@
 // everything else, and logs written before the binary form existed.
 
 import { Packr } from 'msgpackr';
-import { decodeEnvelope, encodeEnvelope, Envelope } from '../../../src/kv/server/requests';
+import { decodeEnvelope, encodeEnvelope, Envelope, PlainPut, readPlainPut } from '../../../src/kv/server/requests';
 
 const put = (over: Partial<{ key: Buffer; value: Buffer; lease: number; prev_kv: boolean; ignore_value: boolean; ignore_lease: boolean }> = {}) => ({
   key: Buffer.from('k1'),
@@ -81,5 +81,32 @@ describe('request envelope', () => {
     const badUser = Buffer.from(withAuth);
     badUser.writeUInt32LE(500, 31 + 8);
     expect(() => decodeEnvelope(badUser)).toThrow(/username of 500 bytes/);
+  });
+});
+
+describe('plain puts read in place', () => {
+  const fresh = (): PlainPut => ({ m: 0, n: 0, keyStr: '', buf: Buffer.alloc(0), valueStart: 0 });
+
+  test('a put with no flags and no lease gives its ids, key and value, with or without auth information', () => {
+    for (const a of [undefined, { username: '', revision: 0 }, { username: 'ünïcode-user', revision: 9 }]) {
+      const req = put({ key: Buffer.from([0, 255, 0x80, 0x41]), value: Buffer.alloc(300, 5) });
+      const data = encodeEnvelope(a ? { m: 0x1347b1a18fd4f4, n: 77, r: { op: 'put', req }, a } : { m: 0x1347b1a18fd4f4, n: 77, r: { op: 'put', req } });
+      // In the middle of a larger buffer, as entries are.
+      const big = Buffer.alloc(data.length + 20);
+      big.set(data, 10);
+      const out = fresh();
+      expect(readPlainPut(new Uint8Array(big.buffer, big.byteOffset + 10, data.length), out)).toBe(true);
+      expect([out.m, out.n]).toEqual([0x1347b1a18fd4f4, 77]);
+      expect(Buffer.from(out.keyStr, 'latin1')).toEqual(req.key);
+      expect(out.buf.subarray(out.valueStart)).toEqual(req.value);
+    }
+  });
+
+  test('anything else is left to decodeEnvelope', () => {
+    const refused = [put({ prev_kv: true }), put({ ignore_value: true }), put({ ignore_lease: true }), put({ lease: 5 })].map((req) => encodeEnvelope({ m: 1, n: 2, r: { op: 'put', req } }));
+    refused.push(encodeEnvelope({ m: 1, n: 3, r: { op: 'deleteRange', req: { key: Buffer.from('a'), range_end: Buffer.alloc(0), prev_kv: false } } }));
+    const plain = encodeEnvelope({ m: 1, n: 4, r: { op: 'put', req: put() } });
+    refused.push(plain.subarray(0, 20)); // cut short
+    for (const data of refused) expect(readPlainPut(data, fresh())).toBe(false);
   });
 });
