@@ -201,17 +201,50 @@ export interface HpackDecoderOptions {
   maxHeaderListSize?: number;
 }
 
-/** Blocks longer than this are not looked for among the known indexed ones. */
-const INDEXED_BLOCK_BYTES_MAX = 64;
-/** Known indexed blocks per decoder (the cache starts over beyond it). */
+/** Blocks longer than this are not looked for among the known ones. */
+const INDEXED_BLOCK_BYTES_MAX = 512;
+/** Known blocks per decoder (the cache starts over beyond it). */
 const INDEXED_BLOCKS_MAX = 64;
 
-/** A block of one-byte indexed fields only: every byte is 1xxxxxxx, index 1-126 (not 0, not 127+). */
-function onlyOneByteIndexed(b: Buffer): boolean {
-  if (b.length === 0 || b.length > INDEXED_BLOCK_BYTES_MAX) return false;
-  for (let i = 0; i < b.length; i++) {
-    const x = b[i]!;
-    if (x <= 0x80 || x === 0xff) return false;
+/**
+ * A well-formed block of indexed fields and literals without indexing or never indexed
+ * only: decoding it changes nothing in the decoder. Anything else, or a block cut short,
+ * is false (and decoded the usual way, which finds what is wrong with it).
+ */
+function leavesTableUnchanged(b: Buffer): boolean {
+  const end = b.length;
+  if (end === 0 || end > INDEXED_BLOCK_BYTES_MAX) return false;
+  let pos = 0;
+  // An integer with an N-bit prefix at pos: its value, or -1 when cut short or too long.
+  const int = (prefixBits: number): number => {
+    const mask = (1 << prefixBits) - 1;
+    let v = b[pos++]! & mask;
+    if (v < mask) return v;
+    for (let shift = 0; shift <= 21; shift += 7) {
+      if (pos >= end) return -1;
+      const x = b[pos++]!;
+      v += (x & 0x7f) * 2 ** shift;
+      if ((x & 0x80) === 0) return v;
+    }
+    return -1;
+  };
+  const skipString = (): boolean => {
+    if (pos >= end) return false;
+    const n = int(7);
+    if (n < 0 || n > end - pos) return false;
+    pos += n;
+    return true;
+  };
+  while (pos < end) {
+    const first = b[pos]!;
+    if (first & 0x80) {
+      if (int(7) <= 0) return false; // index 0 is an error
+    } else if (first & 0x60) {
+      return false; // literal with incremental indexing (01), or a size update (001)
+    } else {
+      const nameIndex = int(4);
+      if (nameIndex < 0 || (nameIndex === 0 && !skipString()) || !skipString()) return false;
+    }
   }
   return true;
 }
@@ -261,10 +294,11 @@ export class HpackDecoder {
   }
 
   /**
-   * Decoded header lists of recent blocks made only of one-byte indexed fields, by their
-   * bytes: what a client sends for every request once its headers are all in the tables.
-   * Such a block changes nothing, so its list is the same until the dynamic table changes
-   * (any change empties this). The lists are shared: frozen.
+   * Decoded header lists of recent blocks that leave the dynamic table as it is (indexed
+   * fields and literals not indexed), by their bytes: what a client sends for every request
+   * once its headers are in the tables, or when it does not use the dynamic table at all.
+   * Such a block decodes to the same list until the table changes (any change empties
+   * this). The lists are shared: frozen.
    */
   private readonly indexedBlocks = new Map<string, { headers: HeaderList; size: number }>();
 
@@ -285,7 +319,7 @@ export class HpackDecoder {
     this.end = this.src.length;
     this.listSize = 0;
     try {
-      if (this.updateRequired || !onlyOneByteIndexed(this.src)) return this.decodeBlock();
+      if (this.updateRequired || !leavesTableUnchanged(this.src)) return this.decodeBlock();
       const key = this.src.toString('latin1', 0, this.end);
       const known = this.indexedBlocks.get(key);
       if (known !== undefined && known.size <= this.maxHeaderListSize) return known.headers;

@@ -651,10 +651,10 @@ describe('HPACK with node:http2', () => {
   }, 15000); // a table mismatch shows as COMPRESSION_ERROR, often as a hang: fail soon
 });
 
-// A client's request headers, once all in the tables, come as the same block of one-byte
-// indexes every time; the decoder hands back the list it made the first time, for as long
-// as the dynamic table does not change.
-describe('blocks of indexed fields only', () => {
+// A client's request headers, once all in the tables (or when it does not index them), come
+// as the same block every time; the decoder hands back the list it made the first time, for
+// as long as the dynamic table does not change.
+describe('blocks that leave the dynamic table unchanged', () => {
   const literal = (name: string, value: string): Buffer =>
     Buffer.concat([Buffer.from([0x40, name.length]), Buffer.from(name, 'latin1'), Buffer.from([value.length]), Buffer.from(value, 'latin1')]);
 
@@ -669,8 +669,15 @@ describe('blocks of indexed fields only', () => {
     d.decode(literal('x-b', '2')); // now index 62; x-a moves to 63
     expect(d.decode(block)).toEqual([[':method', 'GET'], ['x-b', '2']]);
     expect(d.decode(hex('82 bf'))).toEqual([[':method', 'GET'], ['x-a', '1']]);
+    // Literals not indexed (C.2.2, C.2.3) next to indexed fields.
+    const mixed = Buffer.concat([hex('82'), hex('040c 2f73 616d 706c 652f 7061 7468'), hex('bf'), hex('1008 7061 7373 776f 7264 0673 6563 7265 74')]);
+    const want = [[':method', 'GET'], [':path', '/sample/path'], ['x-a', '1'], ['password', 'secret']];
+    expect(d.decode(mixed)).toEqual(want);
+    expect(d.decode(mixed)).toEqual(want);
+    expect(d.dynamicTableSize).toBe(2 * (3 + 1 + 32));
     d.decode(hex('20')); // size update to 0 empties the table
     expect(() => d.decode(block)).toThrow(HpackError);
+    expect(() => d.decode(mixed)).toThrow(HpackError);
   });
 
   it('still need the size update the settings require, and still respect the list limit', () => {
@@ -692,7 +699,9 @@ describe('blocks of indexed fields only', () => {
     // starts with one is never taken for a known indexed block.
     const unchanged = hex('3fe11f'); // 4096
     const indexed = fc.constantFrom(0x82, 0xbe, 0xbf).map((b) => Buffer.from([b]));
-    const block = fc.oneof(fc.array(indexed, { minLength: 1, maxLength: 2 }).map((bs) => Buffer.concat(bs)), fc.constant(literal('x-c', 'v')), fc.constant(literal('x-d', 'w')));
+    const notIndexed = fc.constantFrom(hex('040c 2f73 616d 706c 652f 7061 7468'), hex('1008 7061 7373 776f 7264 0673 6563 7265 74'), hex('0f2b 03 616263'));
+    const field = fc.oneof(indexed, indexed, notIndexed);
+    const block = fc.oneof(fc.array(field, { minLength: 1, maxLength: 3 }).map((bs) => Buffer.concat(bs)), fc.constant(literal('x-c', 'v')), fc.constant(literal('x-d', 'w')));
     const outcome = (f: () => HeaderList): unknown => {
       try {
         return f();
