@@ -68,13 +68,18 @@ export class ConnectionError extends Error {
 /** The 9-byte header of a frame with a payload of `length` bytes. */
 export function frameHeader(type: FrameType, flags: number, streamId: number, length: number): Buffer {
   const h = Buffer.allocUnsafe(FRAME_HEADER);
-  h[0] = (length >>> 16) & 0xff;
-  h[1] = (length >>> 8) & 0xff;
-  h[2] = length & 0xff;
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(streamId, 5);
+  writeFrameHeader(h, 0, type, flags, streamId, length);
   return h;
+}
+
+/** Writes a frame header into `buf` at `off`. */
+export function writeFrameHeader(buf: Buffer, off: number, type: FrameType, flags: number, streamId: number, length: number): void {
+  buf[off] = (length >>> 16) & 0xff;
+  buf[off + 1] = (length >>> 8) & 0xff;
+  buf[off + 2] = length & 0xff;
+  buf[off + 3] = type;
+  buf[off + 4] = flags;
+  buf.writeUInt32BE(streamId, off + 5);
 }
 
 /**

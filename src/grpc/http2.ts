@@ -29,6 +29,7 @@ import {
   PREFACE,
   Setting,
   frameHeader,
+  writeFrameHeader,
   unpadded,
 } from './h2-frames';
 import { HpackDecoder, HpackEncoder, HpackError, type HeaderList } from './hpack';
@@ -191,7 +192,13 @@ export class Http2ServerConnection {
   private prefaceSeen = false;
   /** A header block in progress (HEADERS without END_HEADERS, then CONTINUATIONs). */
   private headerBlock: { streamId: number; endStream: boolean; parts: Buffer[]; size: number } | undefined;
+  /**
+   * Frames written this turn, in order: their payloads and, three numbers per frame, type,
+   * flags and stream id. The frame headers are made only at the flush, in the buffer that
+   * goes to the socket (a header Buffer per frame cost an object per frame).
+   */
   private out: Buffer[] = [];
+  private outMeta: number[] = [];
   private outBytes = 0;
   private flushScheduled = false;
   /** Streams waiting for connection-level send window. */
@@ -586,8 +593,8 @@ export class Http2ServerConnection {
   private writeFrame(type: FrameType, flags: number, streamId: number, payload: Buffer): void {
     if (this.dead) return;
     const n = payload.length;
-    this.out.push(frameHeader(type, flags, streamId, n));
-    if (n > 0) this.out.push(payload);
+    this.out.push(payload);
+    this.outMeta.push(type, flags, streamId);
     this.outBytes += FRAME_HEADER + n;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -604,15 +611,30 @@ export class Http2ServerConnection {
     this.flushScheduled = false;
     if (this.dead || this.out.length === 0) return;
     const out = this.out;
+    const meta = this.outMeta;
     const bytes = this.outBytes;
     this.out = [];
+    this.outMeta = [];
     this.outBytes = 0;
-    if (bytes < JOIN_BELOW || out.length === 1) {
-      this.socket.write(out.length === 1 ? out[0]! : Buffer.concat(out, bytes));
+    if (bytes < JOIN_BELOW) {
+      const buf = Buffer.allocUnsafe(bytes);
+      let off = 0;
+      for (let i = 0; i < out.length; i++) {
+        const p = out[i]!;
+        writeFrameHeader(buf, off, meta[3 * i]!, meta[3 * i + 1]!, meta[3 * i + 2]!, p.length);
+        buf.set(p, off + FRAME_HEADER);
+        off += FRAME_HEADER + p.length;
+      }
+      this.socket.write(buf);
       return;
     }
+    // Large payloads are not copied: each goes out after its own header.
     this.socket.cork();
-    for (const b of out) this.socket.write(b);
+    for (let i = 0; i < out.length; i++) {
+      const p = out[i]!;
+      this.socket.write(frameHeader(meta[3 * i]!, meta[3 * i + 1]!, meta[3 * i + 2]!, p.length));
+      if (p.length > 0) this.socket.write(p);
+    }
     this.socket.uncork();
   }
 
@@ -636,6 +658,7 @@ export class Http2ServerConnection {
     if (this.dead) return;
     this.dead = true;
     this.out = [];
+    this.outMeta = [];
     const streams = [...this.streams.values()];
     this.streams.clear();
     this.blocked.clear();
