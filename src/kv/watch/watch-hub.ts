@@ -38,7 +38,7 @@ import type {
   WatchSink,
   WatchSource,
 } from './types';
-import { StreamHost, watchResponse, WatchStream } from './watch-stream';
+import { liveResponse, StreamHost, watchResponse, WatchStream } from './watch-stream';
 import { rangeContains } from './key-range';
 import { Watcher } from './watcher';
 import { WatcherGroup } from './watcher-group';
@@ -215,15 +215,28 @@ export class WatchHub implements StreamHost {
       return;
     }
     this.lastRevision = re.revision;
-    if (this.synced.size > 0 && re.events.length > 0) {
+    if (this.synced.size > 0 && re.events.length === 1) {
+      // One event (a put or a single-key delete, most revisions): every watcher it concerns
+      // gets the same one-event list (lists are never changed downstream), no grouping.
+      const events = re.events;
+      const matched: Watcher[] = [];
+      this.synced.forEachMatch(events[0].kv.key, matched);
+      for (const w of matched) {
+        // A sink callback may have closed the stream of a later watcher meanwhile.
+        if (w.state === 'synced' && re.revision >= w.minRevision) this.deliverLive(w, re.revision, events);
+      }
+    } else if (this.synced.size > 0 && re.events.length > 0) {
       const batches = new Map<Watcher, MvccEvent[]>();
+      const matched: Watcher[] = [];
       for (const ev of re.events) {
-        this.synced.forEachMatch(ev.kv.key, (w) => {
-          if (re.revision < w.minRevision) return; // start revision still ahead
+        matched.length = 0;
+        this.synced.forEachMatch(ev.kv.key, matched);
+        for (const w of matched) {
+          if (re.revision < w.minRevision) continue; // start revision still ahead
           const batch = batches.get(w);
           if (batch === undefined) batches.set(w, [ev]);
           else batch.push(ev);
-        });
+        }
       }
       for (const [w, events] of batches) {
         // A sink callback may have closed the stream of a later watcher meanwhile.
@@ -239,7 +252,7 @@ export class WatchHub implements StreamHost {
       w.minRevision = revision + 1;
       return;
     }
-    if (w.stream.offerEvents(w, watchResponse({ watch_id: w.id, events, revision }))) {
+    if (w.stream.offerEvents(w, liveResponse(w.id, events, revision))) {
       w.minRevision = revision + 1;
       return;
     }

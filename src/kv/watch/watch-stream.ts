@@ -23,7 +23,7 @@ import { normalizeKeyRange } from './key-range';
 import type { WatchLimits } from './limits';
 import { fragmentResponse } from './response-size';
 import type { Scheduler } from './scheduler';
-import type { Disposable, WatchCreateRequest, WatchRequest, WatchResponse, WatchSink } from './types';
+import type { Disposable, MvccEvent, WatchCreateRequest, WatchRequest, WatchResponse, WatchSink } from './types';
 import { Watcher } from './watcher';
 
 /** The cancel reasons etcd 3.4 sends, verbatim (clients match on them). */
@@ -76,6 +76,11 @@ export function watchResponse(fields: Partial<WatchResponse> & Pick<WatchRespons
     events: [],
     ...fields,
   };
+}
+
+/** An event response of the live path: watchResponse's fields, in its order, without the spread. */
+export function liveResponse(watchId: number, events: MvccEvent[], revision: number): WatchResponse {
+  return { created: false, canceled: false, compact_revision: 0, cancel_reason: '', fragment: false, events, watch_id: watchId, revision };
 }
 
 export class WatchStream {
@@ -267,12 +272,39 @@ export class WatchStream {
     assert(response.events.length > 0, 'an event response has events');
     if (this.closedFlag) return true; // nowhere to send; the watcher is being removed
     if (!this.canTakeEvents(response.events.length)) return false;
+    w.progressIdle = false;
+    if (!w.options.fragment && this.writableFlag && !this.flushing && this.queueHead === this.queue.length) {
+      // Nothing waits and the sink takes more: straight to it, without a queue entry.
+      this.sendDirect(response);
+      return true;
+    }
     const parts = w.options.fragment ? fragmentResponse(response, this.host.responseBytesMax) : [response];
     for (const r of parts) this.queue.push({ response: r, kind: 'events' });
     this.backlogEventsCount += response.events.length;
-    w.progressIdle = false;
     this.flush();
     return true;
+  }
+
+  /** flush() for one response while the queue is empty and the sink writable. */
+  private sendDirect(response: WatchResponse): void {
+    this.flushing = true;
+    try {
+      let more: boolean;
+      try {
+        more = this.sink.send(response);
+      } catch (e) {
+        this.host.sinkFailed(this, e);
+        this.flushing = false;
+        this.close();
+        return;
+      }
+      this.host.responseSent(response);
+      if (!more) this.writableFlag = false;
+    } finally {
+      this.flushing = false;
+    }
+    // A send that called back into us queued what it sent meanwhile.
+    if (this.queueHead < this.queue.length) this.flush();
   }
 
   /** @internal Queues a response that must not be dropped (created, canceled, compacted, progress request). */

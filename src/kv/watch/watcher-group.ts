@@ -41,11 +41,11 @@ export class WatcherGroup {
     return true;
   }
 
-  /** Calls fn for every watcher whose range holds key. */
-  forEachMatch(key: Uint8Array, fn: (w: Watcher) => void): void {
+  /** Appends to `out` every watcher whose range holds key. */
+  forEachMatch(key: Uint8Array, out: Watcher[]): void {
     const single = this.byKey.size > 0 ? this.byKey.get(keyString(key)) : undefined;
-    if (single !== undefined) for (const w of single) fn(w);
-    for (const w of this.ranged) if (rangeContains(w.range, key)) fn(w);
+    if (single !== undefined) for (const w of single) out.push(w);
+    for (const w of this.ranged) if (rangeContains(w.range, key)) out.push(w);
   }
 
   *[Symbol.iterator](): IterableIterator<Watcher> {
