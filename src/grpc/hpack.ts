@@ -214,38 +214,44 @@ const INDEXED_BLOCKS_MAX = 64;
 function leavesTableUnchanged(b: Buffer): boolean {
   const end = b.length;
   if (end === 0 || end > INDEXED_BLOCK_BYTES_MAX) return false;
-  let pos = 0;
-  // An integer with an N-bit prefix at pos: its value, or -1 when cut short or too long.
-  const int = (prefixBits: number): number => {
-    const mask = (1 << prefixBits) - 1;
-    let v = b[pos++]! & mask;
-    if (v < mask) return v;
-    for (let shift = 0; shift <= 21; shift += 7) {
-      if (pos >= end) return -1;
-      const x = b[pos++]!;
-      v += (x & 0x7f) * 2 ** shift;
-      if ((x & 0x80) === 0) return v;
-    }
-    return -1;
-  };
-  const skipString = (): boolean => {
-    if (pos >= end) return false;
-    const n = int(7);
-    if (n < 0 || n > end - pos) return false;
-    pos += n;
-    return true;
-  };
-  while (pos < end) {
-    const first = b[pos]!;
+  scanAt = 0;
+  while (scanAt < end) {
+    const first = b[scanAt]!;
     if (first & 0x80) {
-      if (int(7) <= 0) return false; // index 0 is an error
+      if (scanInt(b, 7) <= 0) return false; // index 0 is an error
     } else if (first & 0x60) {
       return false; // literal with incremental indexing (01), or a size update (001)
     } else {
-      const nameIndex = int(4);
-      if (nameIndex < 0 || (nameIndex === 0 && !skipString()) || !skipString()) return false;
+      const nameIndex = scanInt(b, 4);
+      if (nameIndex < 0 || (nameIndex === 0 && !scanString(b)) || !scanString(b)) return false;
     }
   }
+  return true;
+}
+
+/** leavesTableUnchanged's position in its block (module state: the scan never nests). */
+let scanAt = 0;
+
+/** The integer with an N-bit prefix at scanAt, moving past it; -1 when cut short or too long. */
+function scanInt(b: Buffer, prefixBits: number): number {
+  const mask = (1 << prefixBits) - 1;
+  let v = b[scanAt++]! & mask;
+  if (v < mask) return v;
+  for (let shift = 0; shift <= 21; shift += 7) {
+    if (scanAt >= b.length) return -1;
+    const x = b[scanAt++]!;
+    v += (x & 0x7f) * 2 ** shift;
+    if ((x & 0x80) === 0) return v;
+  }
+  return -1;
+}
+
+/** Moves past the string literal at scanAt; false when it is cut short. */
+function scanString(b: Buffer): boolean {
+  if (scanAt >= b.length) return false;
+  const n = scanInt(b, 7);
+  if (n < 0 || n > b.length - scanAt) return false;
+  scanAt += n;
   return true;
 }
 

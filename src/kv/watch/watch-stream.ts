@@ -288,23 +288,32 @@ export class WatchStream {
   /** flush() for one response while the queue is empty and the sink writable. */
   private sendDirect(response: WatchResponse): void {
     this.flushing = true;
+    let open: boolean;
     try {
-      let more: boolean;
-      try {
-        more = this.sink.send(response);
-      } catch (e) {
-        this.host.sinkFailed(this, e);
-        this.flushing = false;
-        this.close();
-        return;
-      }
-      this.host.responseSent(response);
-      if (!more) this.writableFlag = false;
+      open = this.sendOne(response);
     } finally {
       this.flushing = false;
     }
     // A send that called back into us queued what it sent meanwhile.
-    if (this.queueHead < this.queue.length) this.flush();
+    if (open && this.queueHead < this.queue.length) this.flush();
+  }
+
+  /**
+   * Hands one response to the sink and notes whether it takes more. A sink that throws
+   * closes the stream: false then.
+   */
+  private sendOne(response: WatchResponse): boolean {
+    let more: boolean;
+    try {
+      more = this.sink.send(response);
+    } catch (e) {
+      this.host.sinkFailed(this, e);
+      this.close();
+      return false;
+    }
+    this.host.responseSent(response);
+    if (!more) this.writableFlag = false;
+    return true;
   }
 
   /** @internal Queues a response that must not be dropped (created, canceled, compacted, progress request). */
@@ -345,16 +354,7 @@ export class WatchStream {
         this.queueHead++;
         if (item.kind === 'events') this.backlogEventsCount -= item.response.events.length;
         else if (item.kind === 'control') this.controlBacklog--;
-        let more: boolean;
-        try {
-          more = this.sink.send(item.response);
-        } catch (e) {
-          this.host.sinkFailed(this, e);
-          this.close();
-          return;
-        }
-        this.host.responseSent(item.response);
-        if (!more) this.writableFlag = false;
+        if (!this.sendOne(item.response)) return;
       }
       if (this.queueHead === this.queue.length) {
         this.queue = [];
