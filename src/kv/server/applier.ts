@@ -168,7 +168,23 @@ export class KvStateMachine implements StateMachine {
     return { index: this.index, term: this.term, confState: this.confState };
   }
 
+  /**
+   * Runs each apply: the server passes its watch hub's batch(), so that the revisions one
+   * apply commits reach each watcher as one response.
+   */
+  applyScope: (apply: () => void) => void = (apply) => apply();
+
   apply(batch: Applied[]): void {
+    this.applyScope(() => this.applyEntries(batch));
+    this.unflushedEntries += batch.length;
+    if (this.unflushedEntries >= applierLimits.flushEntriesMax) this.flushNow();
+    else if (this.flushTimer === undefined) {
+      this.flushTimer = setTimeout(() => this.flushNow(), applierLimits.flushDelayMs);
+      this.flushTimer.unref?.();
+    }
+  }
+
+  private applyEntries(batch: Applied[]): void {
     for (const a of batch) {
       const e = a.entry;
       if (a.confChange) {
@@ -190,12 +206,6 @@ export class KvStateMachine implements StateMachine {
       }
       this.index = e.index;
       this.term = e.term;
-    }
-    this.unflushedEntries += batch.length;
-    if (this.unflushedEntries >= applierLimits.flushEntriesMax) this.flushNow();
-    else if (this.flushTimer === undefined) {
-      this.flushTimer = setTimeout(() => this.flushNow(), applierLimits.flushDelayMs);
-      this.flushTimer.unref?.();
     }
   }
 

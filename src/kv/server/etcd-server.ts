@@ -115,6 +115,7 @@ export class EtcdServer {
     this.leases = new LeaseOps(this);
     this.source = new StoreSource(this.sm.store);
     this.watchHub = new WatchHub({ source: this.source, responseBytesMax: watchResponseBytesMaxFor(config.maxRequestBytes) });
+    this.sm.applyScope = (apply) => this.watchHub.batch(apply);
     this.sm.onRestore.on((store) => {
       this.source.swap(store);
       this.watchHub.restored();

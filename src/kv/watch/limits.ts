@@ -21,6 +21,13 @@ export interface WatchLimits {
   syncWatchersPerRunMax: number;
   /** Historic events read by one catch-up run; a run is one turn of the event loop. */
   syncEventsPerRunMax: number;
+  /**
+   * Bytes (keys and values) of one watcher's events combined into one response in a batch
+   * (WatchHub.batch). Past it, what is held goes out and a new response starts: a batch
+   * of large writes never makes a response bigger than a client takes (gRPC clients
+   * refuse messages over 4 MiB unless told otherwise).
+   */
+  batchResponseBytesMax: number;
 }
 
 export const watchLimitsDefault: Readonly<WatchLimits> = Object.freeze({
@@ -28,6 +35,7 @@ export const watchLimitsDefault: Readonly<WatchLimits> = Object.freeze({
   watchControlBacklogMax: 128,
   syncWatchersPerRunMax: 512,
   syncEventsPerRunMax: 4 * 1024,
+  batchResponseBytesMax: 256 * 1024,
 });
 
 /** etcd's default progress notification interval (--experimental-watch-progress-notify-interval). */

@@ -13,6 +13,12 @@
 //             single-threaded: nothing is committed between a run's read and its queuing).
 //             A watcher whose next revision was compacted gets canceled with compact_revision.
 //
+// Revisions committed together (one apply of several Raft entries, inside batch()) reach
+// each synced watcher as one response holding all of its events, in revision order, with
+// the last revision in the header: etcd's guarantee is that a response holds whole
+// revisions, which its catch-up responses also combine. Anything that could overtake held
+// events waits for the batch's end: progress responses, and the catch-up of a resync.
+//
 // Catch-up only serves watchers whose stream is writable; a slow stream's watchers wait for
 // its drain. So a slow client costs a bounded backlog and, later, history reads, and never
 // holds up writes or other watchers.
@@ -80,6 +86,10 @@ export class WatchHub implements StreamHost {
   private readonly subscription: Disposable;
   private nextStreamId = 1;
   private closedFlag = false;
+  /** Nesting depth of batch(); live events are held while it is above 0. */
+  private batchDepth = 0;
+  /** Watchers with held events (Watcher.held), in the order they got their first. */
+  private holding: Watcher[] = [];
 
   private eventsSentTotal = 0;
   private responsesSentTotal = 0;
@@ -124,6 +134,23 @@ export class WatchHub implements StreamHost {
   }
 
   /**
+   * Runs fn, holding the live events of the revisions it commits: each synced watcher then
+   * gets all of its events of those revisions in one response (per the stream's fragment
+   * rule). Cuts per-response work in proportion to the revisions per apply.
+   */
+  batch<T>(fn: () => T): T {
+    this.batchDepth++;
+    try {
+      return fn();
+    } finally {
+      if (--this.batchDepth === 0) {
+        this.deliverHeld();
+        this.retryDeferredProgress();
+      }
+    }
+  }
+
+  /**
    * The store was replaced (restored from a snapshot): every synced watcher catches up from
    * history from where it was (etcd's watchableStore.Restore); watchers whose history is
    * gone are canceled with compact_revision.
@@ -138,6 +165,8 @@ export class WatchHub implements StreamHost {
     this.closedFlag = true;
     this.subscription.dispose();
     for (const s of [...this.streams]) s.close();
+    for (const w of this.holding) w.held = undefined;
+    this.holding = [];
     this.syncTask?.dispose();
     this.syncTask = undefined;
   }
@@ -243,22 +272,64 @@ export class WatchHub implements StreamHost {
         if (w.state === 'synced') this.deliverLive(w, re.revision, events);
       }
     }
-    this.retryDeferredProgress();
+    if (this.batchDepth === 0) this.retryDeferredProgress();
   }
 
   private deliverLive(w: Watcher, revision: number, matched: MvccEvent[]): void {
     const events = w.project(matched);
-    if (events.length === 0) {
-      w.minRevision = revision + 1;
-      return;
+    w.minRevision = revision + 1;
+    if (events.length === 0) return;
+    if (this.batchDepth > 0) this.hold(w, revision, events);
+    else this.offerLive(w, revision, revision, events);
+  }
+
+  private hold(w: Watcher, revision: number, events: MvccEvent[]): void {
+    const bytes = eventsDataBytes(events);
+    if (w.held !== undefined && w.heldBytes + bytes > this.limits.batchResponseBytesMax) {
+      // Full: what is held goes out now, and this revision starts the next response.
+      const full = w.held;
+      w.held = undefined;
+      this.offerLive(w, w.heldFrom, w.heldTo, full);
+      if (w.state !== 'synced') return; // behind now (caught up from heldFrom), or closed
     }
-    if (w.stream.offerEvents(w, liveResponse(w.id, events, revision))) {
-      w.minRevision = revision + 1;
-      return;
+    if (w.held === undefined) {
+      // (A watcher whose full response went out above is listed twice; harmless: see deliverHeld.)
+      this.holding.push(w);
+      w.held = events;
+      w.heldOwned = false;
+      w.heldFrom = revision;
+      w.heldBytes = bytes;
+    } else {
+      if (!w.heldOwned) {
+        w.held = w.held.slice();
+        w.heldOwned = true;
+      }
+      for (let i = 0; i < events.length; i++) w.held.push(events[i]);
+      w.heldBytes += bytes;
     }
-    // The stream's backlog is full: this revision and the following ones come from history.
+    w.heldTo = revision;
+  }
+
+  /** Offers every watcher its held events, in the order the watchers got their first. */
+  private deliverHeld(): void {
+    if (this.holding.length === 0) return;
+    const ws = this.holding;
+    this.holding = [];
+    for (const w of ws) {
+      const events = w.held;
+      if (events === undefined) continue; // delivered already
+      w.held = undefined;
+      // A sink callback may have closed the stream of a later watcher meanwhile.
+      if (w.state === 'synced') this.offerLive(w, w.heldFrom, w.heldTo, events);
+    }
+  }
+
+  /** Queues the live events of revisions from..to (minRevision is already past them). */
+  private offerLive(w: Watcher, from: number, to: number, events: MvccEvent[]): void {
+    if (w.stream.offerEvents(w, liveResponse(w.id, events, to))) return;
+    // The stream's backlog is full: these revisions and the following ones come from history.
     assert(this.synced.delete(w), 'a synced watcher is in the synced group');
-    w.minRevision = revision;
+    w.minRevision = from;
     this.toUnsynced(w);
   }
 
@@ -286,6 +357,7 @@ export class WatchHub implements StreamHost {
   }
 
   private resyncAll(revision: number): void {
+    this.deliverHeld(); // held events are of revisions before `from`
     const from = this.lastRevision + 1;
     this.lastRevision = revision;
     for (const w of [...this.synced]) {
@@ -416,4 +488,15 @@ export class WatchHub implements StreamHost {
       if (s.retryDeferredProgress()) this.deferredProgressStreams.delete(s);
     }
   }
+}
+
+/** The bytes of keys and values (previous ones included) of events: the bulk of their encoding. */
+function eventsDataBytes(events: readonly MvccEvent[]): number {
+  let n = 0;
+  for (let i = 0; i < events.length; i++) {
+    const ev = events[i];
+    n += ev.kv.key.length + ev.kv.value.length;
+    if (ev.prevKv !== undefined) n += ev.prevKv.key.length + ev.prevKv.value.length;
+  }
+  return n;
 }

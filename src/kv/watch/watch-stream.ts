@@ -338,7 +338,7 @@ export class WatchStream {
   private tryProgressAll(): boolean {
     const current = this.host.currentRevision();
     for (const w of this.watchers.values()) {
-      if (w.state !== 'synced' || current < w.startRevision) return false;
+      if (w.state !== 'synced' || w.held !== undefined || current < w.startRevision) return false;
     }
     if (this.watchers.size > 0) this.enqueueControl(watchResponse({ watch_id: invalidWatchId, revision: current }));
     return true;
@@ -391,7 +391,7 @@ export class WatchStream {
     const current = this.host.currentRevision();
     for (const w of this.watchers.values()) {
       if (!w.options.progressNotify) continue;
-      if (w.progressIdle && w.state === 'synced' && current >= w.startRevision && this.writableFlag) {
+      if (w.progressIdle && w.state === 'synced' && w.held === undefined && current >= w.startRevision && this.writableFlag) {
         this.queue.push({ response: watchResponse({ watch_id: w.id, revision: current }), kind: 'progress' });
         this.flush();
         if (this.closedFlag) return;

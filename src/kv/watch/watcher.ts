@@ -33,6 +33,17 @@ export class Watcher {
   minRevision: number;
   /** etcd's progress[id]: true when no event response was queued since the last tick. */
   progressIdle = true;
+  /**
+   * Live events held for the end of the hub's current batch (WatchHub.batch), oldest first,
+   * of revisions heldFrom..heldTo; undefined when nothing is held. May be the store's own
+   * event list until a second revision is added (heldOwned false): never changed then.
+   */
+  held: MvccEvent[] | undefined;
+  heldOwned = false;
+  heldFrom = 0;
+  heldTo = 0;
+  /** Keys and values of the held events, in bytes. */
+  heldBytes = 0;
 
   constructor(
     readonly id: number,

@@ -3,7 +3,7 @@
 
 import { WatchHub, WatchHubOptions, WatchLimits, watchCancelReasons } from '../../../src/kv/watch';
 import type { WatchCreateRequest, WatchResponse } from '../../../src/kv/watch';
-import { b, FakeSink, FakeStore, ManualScheduler } from './fakes';
+import { b, FakeSink, FakeStore, fmt, ManualScheduler } from './fakes';
 
 function setup(options: Partial<WatchHubOptions> & { limits?: Partial<WatchLimits>; strict?: boolean } = {}) {
   const store = new FakeStore({ strict: options.strict });
@@ -456,6 +456,142 @@ describe('slow sinks', () => {
     expect(bad.stream.closed).toBe(true);
     expect(good.sink.eventsOf(id)).toEqual(['PUT a=1@2', 'PUT a=2@3']);
     expect(hub.metrics()).toMatchObject({ streams: 1, watchers: 1 });
+  });
+});
+
+describe('batches (revisions committed by one apply)', () => {
+  test('each watcher gets one response with its events of every revision, in order, the last revision in the header', () => {
+    const { store, hub, open } = setup();
+    const { sink, stream } = open();
+    const a = stream.create({ key: b('a') });
+    const all = stream.create({ key: b('a'), range_end: b('z') });
+    const c = stream.create({ key: b('c') });
+    sink.clear();
+    hub.batch(() => {
+      store.put('a', '1'); // 2
+      store.put('b', '2'); // 3
+      store.txn([{ put: 'a', value: '3' }, { put: 'b', value: '4' }]); // 4
+      expect(sink.responses).toEqual([]); // held until the batch ends
+    });
+    expect(sink.responses.map((r) => [r.watch_id, r.revision, r.events.map(fmt)])).toEqual([
+      [a, 4, ['PUT a=1@2', 'PUT a=3@4']],
+      [all, 4, ['PUT a=1@2', 'PUT b=2@3', 'PUT a=3@4', 'PUT b=4@4']],
+    ]);
+    expect(sink.of(c)).toEqual([]);
+    store.put('c', '5'); // outside a batch: one response per revision, as before
+    expect(sink.of(c).map((r) => r.revision)).toEqual([5]);
+  });
+
+  test('a batch of one revision hands the store event list on unchanged; filters and prev_kv still apply', () => {
+    const { store, hub, open } = setup();
+    store.put('k', 'old'); // 2
+    const { sink, stream } = open();
+    const plain = stream.create({ key: b('k') });
+    const prev = stream.create({ key: b('k'), prev_kv: true });
+    const noPut = stream.create({ key: b('k'), filters: ['NOPUT'] });
+    hub.batch(() => {
+      store.put('k', 'new'); // 3
+      store.del('k'); // 4
+    });
+    expect(sink.eventsOf(plain)).toEqual(['PUT k=new@3', 'DELETE k@4']);
+    expect(sink.of(plain).flatMap((r) => r.events.map((e) => e.prevKv))).toEqual([undefined, undefined]);
+    expect(sink.of(prev).flatMap((r) => r.events.map((e) => (e.prevKv ? `${e.prevKv.value}@${e.prevKv.modRevision}` : '-')))).toEqual(['old@2', 'new@3']);
+    expect(sink.eventsOf(noPut)).toEqual(['DELETE k@4']);
+    hub.batch(() => store.put('k', 'again')); // 5
+    const last = sink.of(plain).at(-1)!;
+    expect(last.events).toBe(store.log.at(-1)!.events);
+  });
+
+  test('a progress request made during a batch is answered after its events', () => {
+    const { store, hub, open } = setup();
+    const { sink, stream } = open();
+    const id = stream.create({ key: b('a') });
+    sink.clear();
+    hub.batch(() => {
+      store.put('a', '1'); // 2
+      stream.requestProgress();
+      store.put('a', '2'); // 3
+    });
+    expect(sink.responses.map((r) => [r.watch_id, r.revision, r.events.length])).toEqual([
+      [id, 3, 2],
+      [-1, 3, 0],
+    ]);
+  });
+
+  test('a watcher canceled during a batch gets nothing after its canceled response', () => {
+    const { store, hub, open } = setup();
+    const { sink, stream } = open();
+    const gone = stream.create({ key: b('a') });
+    const kept = stream.create({ key: b('a') });
+    sink.clear();
+    hub.batch(() => {
+      store.put('a', '1');
+      stream.cancel(gone);
+      store.put('a', '2');
+    });
+    expect(sink.of(gone).map((r) => r.canceled)).toEqual([true]);
+    expect(sink.eventsOf(kept)).toEqual(['PUT a=1@2', 'PUT a=2@3']);
+  });
+
+  test('a batch that does not fit a slow stream backlog is caught up from its first revision, exactly once', () => {
+    const { store, sched, hub, open } = setup({ limits: { watchBacklogEventsMax: 2, syncEventsPerRunMax: 2 } });
+    const { sink, stream } = open();
+    const id = stream.create({ key: b('a') });
+    sink.slow = true;
+    store.put('a', '0'); // 2: taken by the sink, which then asks to slow down
+    store.put('a', '1'); // 3: waits in the backlog
+    hub.batch(() => {
+      for (let i = 2; i < 6; i++) store.put('a', `${i}`); // 4..7: do not fit
+    });
+    expect(hub.metrics().slowWatchers).toBe(1);
+    sink.drain();
+    for (let i = 0; i < 10; i++) sched.runSoon();
+    expect(sink.eventsOf(id)).toEqual([...Array(6).keys()].map((i) => `PUT a=${i}@${i + 2}`));
+    expect(hub.metrics()).toMatchObject({ slowWatchers: 0, pendingEvents: 0 });
+  });
+
+  test('a watcher\'s batch response stops at batchResponseBytesMax; the next revision starts another', () => {
+    const { store, hub, open } = setup({ limits: { batchResponseBytesMax: 25 } });
+    const { sink, stream } = open();
+    const id = stream.create({ key: b('k') });
+    sink.clear();
+    hub.batch(() => {
+      for (let i = 0; i < 5; i++) store.put('k', `${i}`.repeat(10)); // 11 bytes each: two fit
+    });
+    expect(sink.of(id).map((r) => [r.revision, r.events.map((e) => e.kv.modRevision)])).toEqual([
+      [3, [2, 3]],
+      [5, [4, 5]],
+      [6, [6]],
+    ]);
+  });
+
+  test('a full batch response that does not fit a slow stream: caught up from its first revision', () => {
+    const { store, sched, hub, open } = setup({ limits: { batchResponseBytesMax: 25, watchBacklogEventsMax: 2, syncEventsPerRunMax: 2 } });
+    const { sink, stream } = open();
+    const id = stream.create({ key: b('k') });
+    sink.slow = true;
+    store.put('k', 'first'); // 2: taken by the sink, which then asks to slow down
+    hub.batch(() => {
+      for (let i = 0; i < 6; i++) store.put('k', `${i}`.repeat(10)); // 3..8
+    });
+    expect(hub.metrics().slowWatchers).toBe(1);
+    sink.drain();
+    for (let i = 0; i < 10; i++) sched.runSoon();
+    expect(sink.eventsOf(id)).toEqual(['PUT k=first@2', ...[...Array(6).keys()].map((i) => `PUT k=${`${i}`.repeat(10)}@${i + 3}`)]);
+    expect(hub.metrics()).toMatchObject({ slowWatchers: 0, pendingEvents: 0 });
+  });
+
+  test('a revision gap inside a batch: held events go first, then the catch-up', () => {
+    const { store, sched, hub, open } = setup();
+    const { sink, stream } = open();
+    const id = stream.create({ key: b('a'), range_end: b('z') });
+    hub.batch(() => {
+      store.put('a', '1'); // 2, held
+      store.jumpTo([{ put: 'b', value: 'restored' }]); // 3, not notified
+      store.put('c', '2'); // 4: the hub sees the gap
+    });
+    sched.runSoon();
+    expect(sink.eventsOf(id)).toEqual(['PUT a=1@2', 'PUT b=restored@3', 'PUT c=2@4']);
   });
 });
 

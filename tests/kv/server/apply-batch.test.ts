@@ -1,0 +1,78 @@
+// One apply of several Raft entries runs inside the state machine's applyScope, which the
+// server points at its watch hub's batch(): every revision the apply commits is notified
+// inside it, and a watcher gets them all in one response.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Lessor } from '../../../src/kv/lease';
+import { KvStateMachine } from '../../../src/kv/server/applier';
+import { encodeEnvelope, InternalRequest } from '../../../src/kv/server/requests';
+import { StoreSource } from '../../../src/kv/server/store-source';
+import { WatchHub, WatchResponse } from '../../../src/kv/watch';
+import { EntryType, silentLogger } from '../../../src/raft';
+import type { Applied } from '../../../src/raft';
+
+const b = (s: string): Buffer => Buffer.from(s);
+
+describe('batched apply', () => {
+  let dir: string;
+  let sm: KvStateMachine;
+  let index = 0;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-apply-batch-'));
+    sm = await KvStateMachine.open({ dir, memberId: 1, lessor: new Lessor({ minLeaseTtlSeconds: 1 }), logger: silentLogger, initialMembership: { clusterId: 1, members: [], removed: [] } });
+  });
+  afterAll(async () => {
+    await sm.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const entry = (r: InternalRequest): Applied => ({ entry: { term: 1, index: ++index, type: EntryType.Normal, data: encodeEnvelope({ m: 2, n: index, r }) } });
+  const put = (key: string, value: string, prevKv = false): Applied =>
+    entry({ op: 'put', req: { key: b(key), value: b(value), lease: 0, prev_kv: prevKv, ignore_value: false, ignore_lease: false } });
+  const del = (key: string): Applied => entry({ op: 'deleteRange', req: { key: b(key), range_end: Buffer.alloc(0), prev_kv: false } });
+
+  test('every revision of one apply is notified inside one applyScope call', () => {
+    const scopes: number[][] = [];
+    let inside: number[] | undefined;
+    sm.applyScope = (apply) => {
+      inside = [];
+      apply();
+      scopes.push(inside);
+      inside = undefined;
+    };
+    const outside: number[] = [];
+    const sub = sm.store.onRevision((re) => (inside ?? outside).push(re.revision));
+    try {
+      const before = sm.store.revision;
+      sm.apply([put('a', '1'), put('b', '2', true), del('a')]);
+      expect(scopes).toEqual([[before + 1, before + 2, before + 3]]);
+      expect(outside).toEqual([]);
+    } finally {
+      sub.dispose();
+      sm.applyScope = (apply) => apply();
+    }
+  });
+
+  test("with the hub's batch: one response per watcher for the whole apply", () => {
+    const hub = new WatchHub({ source: new StoreSource(sm.store) });
+    sm.applyScope = (apply) => hub.batch(apply);
+    try {
+      const sent: WatchResponse[] = [];
+      const stream = hub.newStream({ send: (r) => (sent.push(r), true), onDrain: () => ({ dispose: () => undefined }) });
+      const id = stream.create({ key: b('k'), range_end: b('l') });
+      sent.length = 0;
+      sm.apply([put('k1', 'x'), put('other', 'y'), put('k2', 'z'), del('k1')]);
+      const rev = sm.store.revision;
+      expect(sent.map((r) => [r.watch_id, r.revision, r.events.map((e) => `${e.type} ${e.kv.key}@${e.kv.modRevision}`)])).toEqual([
+        [id, rev, [`PUT k1@${rev - 3}`, `PUT k2@${rev - 1}`, `DELETE k1@${rev}`]],
+      ]);
+      stream.close();
+    } finally {
+      sm.applyScope = (apply) => apply();
+      hub.close();
+    }
+  });
+});
