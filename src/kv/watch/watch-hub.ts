@@ -249,7 +249,7 @@ export class WatchHub implements StreamHost {
       // gets the same one-event list (lists are never changed downstream), no grouping.
       const events = re.events;
       const matched: Watcher[] = [];
-      this.synced.forEachMatch(events[0].kv.key, matched);
+      this.synced.collectMatches(events[0].kv.key, matched);
       for (const w of matched) {
         // A sink callback may have closed the stream of a later watcher meanwhile.
         if (w.state === 'synced' && re.revision >= w.minRevision) this.deliverLive(w, re.revision, events);
@@ -259,7 +259,7 @@ export class WatchHub implements StreamHost {
       const matched: Watcher[] = [];
       for (const ev of re.events) {
         matched.length = 0;
-        this.synced.forEachMatch(ev.kv.key, matched);
+        this.synced.collectMatches(ev.kv.key, matched);
         for (const w of matched) {
           if (re.revision < w.minRevision) continue; // start revision still ahead
           const batch = batches.get(w);
@@ -296,14 +296,10 @@ export class WatchHub implements StreamHost {
       // (A watcher whose full response went out above is listed twice; harmless: see deliverHeld.)
       this.holding.push(w);
       w.held = events;
-      w.heldOwned = false;
       w.heldFrom = revision;
       w.heldBytes = bytes;
     } else {
-      if (!w.heldOwned) {
-        w.held = w.held.slice();
-        w.heldOwned = true;
-      }
+      if (w.heldFrom === w.heldTo) w.held = w.held.slice(); // from here on, the watcher's own list
       for (let i = 0; i < events.length; i++) w.held.push(events[i]);
       w.heldBytes += bytes;
     }

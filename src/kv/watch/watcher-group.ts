@@ -42,7 +42,7 @@ export class WatcherGroup {
   }
 
   /** Appends to `out` every watcher whose range holds key. */
-  forEachMatch(key: Uint8Array, out: Watcher[]): void {
+  collectMatches(key: Uint8Array, out: Watcher[]): void {
     const single = this.byKey.size > 0 ? this.byKey.get(keyString(key)) : undefined;
     if (single !== undefined) for (const w of single) out.push(w);
     for (const w of this.ranged) if (rangeContains(w.range, key)) out.push(w);

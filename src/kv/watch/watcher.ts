@@ -35,11 +35,10 @@ export class Watcher {
   progressIdle = true;
   /**
    * Live events held for the end of the hub's current batch (WatchHub.batch), oldest first,
-   * of revisions heldFrom..heldTo; undefined when nothing is held. May be the store's own
-   * event list until a second revision is added (heldOwned false): never changed then.
+   * of revisions heldFrom..heldTo; undefined when nothing is held. While it holds one
+   * revision (heldFrom === heldTo) it may be the store's own event list: never changed then.
    */
   held: MvccEvent[] | undefined;
-  heldOwned = false;
   heldFrom = 0;
   heldTo = 0;
   /** Keys and values of the held events, in bytes. */
