@@ -318,6 +318,11 @@ export class DiskStorage implements Storage {
     return this.writing;
   }
 
+  /** Resolves when every write made so far is on disk. */
+  flushed(): Promise<void> {
+    return this.writing;
+  }
+
   /** Bytes of recent writes held in memory (for tests). */
   cachedBlockBytes(): number {
     return this.ents.cachedBlockBytes;

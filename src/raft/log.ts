@@ -9,14 +9,36 @@ import { entriesLimitedBySize } from './util';
  * Entries (and possibly a snapshot) received but not yet written to Storage.
  * invariant: entries[i].index === offset + i
  * invariant: snapshot === undefined || snapshot.metadata.index === offset - 1 (right after restore)
+ * invariant: offset <= offsetInProgress <= offset + entries.length
  */
 export class Unstable {
   snapshot: Snapshot | undefined;
   entries: Entry[] = [];
   offset: number;
+  /**
+   * Entries before it were handed out to be written and are not known durable yet (with
+   * asynchronous storage writes a Ready can be taken while the write of the last one is in
+   * flight; they stay here, readable, until stableTo).
+   */
+  offsetInProgress: number;
 
   constructor(offset: number) {
     this.offset = offset;
+    this.offsetInProgress = offset;
+  }
+
+  /** Entries not yet handed out to be written. */
+  entriesToPersist(): Entry[] {
+    return this.offsetInProgress === this.offset ? this.entries : this.entries.slice(this.offsetInProgress - this.offset);
+  }
+
+  hasEntriesToPersist(): boolean {
+    return this.offsetInProgress < this.offset + this.entries.length;
+  }
+
+  /** The entries up to the end were handed out to be written. */
+  acceptInProgress(): void {
+    this.offsetInProgress = this.offset + this.entries.length;
   }
 
   maybeFirstIndex(): number | undefined {
@@ -44,6 +66,7 @@ export class Unstable {
     if (gt === undefined || gt !== t || i < this.offset) return;
     this.entries = this.entries.slice(i + 1 - this.offset);
     this.offset = i + 1;
+    if (this.offsetInProgress < this.offset) this.offsetInProgress = this.offset;
   }
 
   stableSnapTo(i: number): void {
@@ -52,6 +75,7 @@ export class Unstable {
 
   restore(s: Snapshot): void {
     this.offset = s.metadata.index + 1;
+    this.offsetInProgress = this.offset;
     this.entries = [];
     this.snapshot = s;
   }
@@ -63,9 +87,13 @@ export class Unstable {
     } else if (after <= this.offset) {
       // Replace the unstable entries entirely; Storage's conflicting suffix is replaced on persist.
       this.offset = after;
+      this.offsetInProgress = after;
       this.entries = ents.slice();
     } else {
+      // A write in flight of the replaced suffix is not the log any more: the new entries
+      // are written after it, and its stableTo finds other terms there and is ignored.
       this.entries = this.entries.slice(0, after - this.offset).concat(ents);
+      if (this.offsetInProgress > after) this.offsetInProgress = after;
     }
   }
 
@@ -85,6 +113,12 @@ export class RaftLog {
     readonly storage: Storage,
     /** Bytes of committed entries handed out per Ready. */
     readonly committedBytesPerReadyMax: number,
+    /**
+     * Committed entries not yet durable here may be handed out to be applied (the caller
+     * persists a Ready's entries before it applies its committed ones). False with
+     * asynchronous storage writes: only what is durable here is applied.
+     */
+    readonly applyUnstable = true,
   ) {
     const first = storage.firstIndex();
     const last = storage.lastIndex();
@@ -149,14 +183,20 @@ export class RaftLog {
   nextCommittedEnts(): Entry[] {
     if (this.hasNextOrInProgressSnapshot()) return [];
     const off = Math.max(this.applied + 1, this.firstIndex());
-    if (this.committed + 1 > off) return this.slice(off, this.committed + 1, this.committedBytesPerReadyMax);
+    const hi = this.maxAppliable() + 1;
+    if (hi > off) return this.slice(off, hi, this.committedBytesPerReadyMax);
     return [];
   }
 
   hasNextCommittedEnts(): boolean {
     if (this.hasNextOrInProgressSnapshot()) return false;
     const off = Math.max(this.applied + 1, this.firstIndex());
-    return this.committed + 1 > off;
+    return this.maxAppliable() + 1 > off;
+  }
+
+  /** The last index that may be applied: committed, and durable here unless applyUnstable. */
+  private maxAppliable(): number {
+    return this.applyUnstable ? this.committed : Math.min(this.committed, this.stableLastIndex());
   }
 
   hasNextOrInProgressSnapshot(): boolean {

@@ -10,6 +10,12 @@
 //
 // Group commit falls out of this: everything proposed while a batch is being written goes
 // into the next Ready, and so into the next batch and fsync.
+//
+// With the log written off the main thread (wal.ts, 'background'), the node is pipelined
+// (RaftConfig.asyncStorageWrites): the write is started and the loop goes on to apply and
+// advance, taking the next Ready while it is in flight. When a write completes, its
+// `messagesAfterPersist` go out and the core hears persisted(); the core hands out for
+// applying only entries durable here. A Ready with a snapshot waits for the writes before it.
 
 import { decodeConfChange } from './confchange';
 import { DiskStorage } from './disk-storage';
@@ -115,6 +121,7 @@ export class RaftNode {
   /** Reads whose ReadState arrived, waiting for the applied index to reach it. */
   private readsWaitingApply: { index: number; waiters: PendingRead['waiters'] }[] = [];
   private snapshotsInFlight = new Set<NodeId>();
+  private readonly pipelined: boolean;
   private compacting = false;
 
   constructor(opts: RaftNodeOptions) {
@@ -124,7 +131,10 @@ export class RaftNode {
     const applied = opts.stateMachine.applied();
     opts.storage.startFrom(applied);
     this.appliedIndex = applied.index;
+    // A log written off the main thread is written while the node goes on (see handleReady).
+    this.pipelined = !opts.storage.writesInline;
     this.rn = new RawNode({
+      asyncStorageWrites: this.pipelined,
       checkQuorum: true,
       preVote: true,
       // Proposals of one event-loop turn go out together (see RaftConfig.batchAppends).
@@ -253,11 +263,7 @@ export class RaftNode {
         await this.handleReady(this.rn.ready());
       }
     } catch (e) {
-      // Storage or state machine failure: the node cannot go on safely.
-      this.log.error({ err: e instanceof Error ? e.stack : String(e) }, 'raft node loop failed; stopping');
-      this.running = false;
-      this.failed = e instanceof Error ? e : new Error(String(e));
-      this.onFailure.fire(this.failed);
+      this.fail(e);
     } finally {
       this.loopActive = false;
     }
@@ -267,45 +273,55 @@ export class RaftNode {
   failed: Error | undefined;
   readonly onFailure = new Emitter<Error>();
 
-  private async handleReady(ready: Ready): Promise<void> {
-    let rd = ready;
+  /** Storage or state machine failure: the node cannot go on safely. */
+  private fail(e: unknown): void {
+    if (this.failed) return;
+    this.log.error({ err: e instanceof Error ? e.stack : String(e) }, 'raft node loop failed; stopping');
+    this.running = false;
+    this.failed = e instanceof Error ? e : new Error(String(e));
+    this.onFailure.fire(this.failed);
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState) this.noteSoftState(rd.softState.lead, rd.softState.raftState);
     this.sendMessages(rd.messages);
     if (rd.snapshot) {
+      // Writes in flight first: the snapshot replaces the log they write to.
+      await this.opts.storage.flushed();
       await this.opts.stateMachine.restoreStaged(rd.snapshot.metadata);
       this.appliedIndex = rd.snapshot.metadata.index;
     }
-    if (rd.mustSync) {
-      // Committed entries already durable here (the leader's always are) are applied while
-      // this Ready's own write is in flight: their clients need not wait for an unrelated fsync.
-      // A log written on this thread is on disk when save() returns: there is nothing to
-      // overlap, and the append replies go out first (a follower's reply would otherwise
-      // wait for its apply of the previous batch, and the leader's commit with it).
-      const durableLast = this.opts.storage.lastIndex();
-      const t0 = performance.now();
-      const saved = this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: true });
-      let early = 0;
-      if (!rd.snapshot && !this.opts.storage.writesInline) while (early < rd.committedEntries.length && rd.committedEntries[early].index <= durableLast) early++;
-      if (early > 0) {
-        await this.applyEntries(rd.committedEntries.slice(0, early));
-        this.resolveAppliedReads();
-      }
+    const t0 = performance.now();
+    const saved = this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: rd.mustSync });
+    if (rd.snapshot || !this.pipelined) {
       await saved;
-      this.onFsync.fire((performance.now() - t0) / 1000);
-      if (early > 0) rd = { ...rd, committedEntries: rd.committedEntries.slice(early) };
+      if (rd.mustSync) this.onFsync.fire((performance.now() - t0) / 1000);
+      this.sendMessages(rd.messagesAfterPersist);
     } else {
-      // Only the commit index changed: nothing promised depends on it being on disk (it can
-      // be learned again), so the write is not waited for; later writes stay ordered after it.
-      this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: false }).catch((e: unknown) => {
-        this.log.error({ err: String(e) }, 'writing the commit index failed');
-      });
+      // The write goes on while this Ready's committed entries (durable here already) are
+      // applied and later Readies are taken; its acknowledgements go out, and the leader
+      // counts its entries, when it is on disk. Writes complete in order, and a save with
+      // nothing to write waits for the writes before it, so that messagesAfterPersist never
+      // claim more than is durable.
+      const last = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1] : undefined;
+      const after = rd.messagesAfterPersist;
+      const sync = rd.mustSync;
+      saved.then(
+        () => {
+          if (!this.running) return;
+          if (sync) this.onFsync.fire((performance.now() - t0) / 1000);
+          if (last) this.rn.persisted(last.index, last.term);
+          this.sendMessages(after);
+          this.schedule();
+        },
+        (e: unknown) => this.fail(e),
+      );
     }
-    this.sendMessages(rd.messagesAfterPersist);
     if (rd.committedEntries.length > 0) await this.applyEntries(rd.committedEntries);
     for (const rs of rd.readStates) this.readStateArrived(rs.index, rs.context);
-    this.rn.advance(ready);
+    this.rn.advance(rd);
     this.resolveAppliedReads();
-    if (ready.committedEntries.length > 0 || rd.snapshot) this.onApplied.fire(this.appliedIndex);
+    if (rd.committedEntries.length > 0 || rd.snapshot) this.onApplied.fire(this.appliedIndex);
     this.maybeCompact();
   }
 

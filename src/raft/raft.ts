@@ -49,6 +49,13 @@ export interface RaftConfig {
    * proposal, as etcd's raft does.
    */
   batchAppends?: boolean;
+  /**
+   * The caller may take the next Ready before the entries of the last one are durable, and
+   * reports each write's completion with RawNode.persisted(). Committed entries are then
+   * handed out only once they are durable here too. Default false: advance() means the
+   * Ready was persisted.
+   */
+  asyncStorageWrites?: boolean;
 }
 
 export const raftDefaults = Object.freeze({
@@ -164,7 +171,7 @@ export class Raft {
     this.batchAppends = c.batchAppends ?? false;
     this.readOnly = new ReadOnly(c.readOnlyOption ?? 'safe');
     assert(!(this.readOnly.option === 'leaseBased' && !this.checkQuorum), 'CheckQuorum must be enabled when ReadOnlyOption is leaseBased');
-    this.raftLog = new RaftLog(c.storage, c.committedBytesPerReadyMax ?? raftDefaults.committedBytesPerReadyMax);
+    this.raftLog = new RaftLog(c.storage, c.committedBytesPerReadyMax ?? raftDefaults.committedBytesPerReadyMax, !c.asyncStorageWrites);
     this.trk = new ProgressTracker(c.inflightMessagesMax ?? raftDefaults.inflightMessagesMax, c.inflightBytesMax ?? raftDefaults.inflightBytesMax);
 
     const { hardState, confState } = c.storage.initialState();

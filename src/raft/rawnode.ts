@@ -45,9 +45,11 @@ export class RawNode {
   private prevHardState: HardState;
   /** A Ready handed out and not yet advanced. */
   private pendingReady = false;
+  private readonly asyncStorageWrites: boolean;
 
   constructor(config: RaftConfig) {
     this.raft = new Raft(config);
+    this.asyncStorageWrites = config.asyncStorageWrites ?? false;
     this.prevSoftState = this.softState();
     this.prevHardState = this.hardState();
   }
@@ -143,7 +145,7 @@ export class RawNode {
     if (!hardStateEqual(this.hardState(), this.prevHardState)) return true;
     if (r.raftLog.unstable.snapshot) return true;
     if (r.msgs.length > 0 || r.msgsAfterPersist.length > 0) return true;
-    if (r.raftLog.unstableEntries().length > 0) return true;
+    if (r.raftLog.unstable.hasEntriesToPersist()) return true;
     if (r.raftLog.hasNextCommittedEnts()) return true;
     return r.readStates.length > 0;
   }
@@ -154,7 +156,7 @@ export class RawNode {
     const r = this.raft;
     r.flushAppends();
     const rd: Ready = {
-      entries: r.raftLog.unstableEntries().slice(),
+      entries: r.raftLog.unstable.entriesToPersist().slice(),
       committedEntries: r.raftLog.nextCommittedEnts(),
       messages: r.msgs,
       messagesAfterPersist: r.msgsAfterPersist,
@@ -171,11 +173,16 @@ export class RawNode {
     if (r.raftLog.unstable.snapshot) rd.snapshot = r.raftLog.unstable.snapshot;
     // A changed commit index alone need not be fsynced: it can be learned again.
     rd.mustSync = rd.entries.length > 0 || rd.snapshot !== undefined || hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote;
+    r.raftLog.unstable.acceptInProgress();
     this.pendingReady = true;
     return rd;
   }
 
-  /** The Ready was persisted, its messages sent and its committed entries applied. */
+  /**
+   * The Ready's committed entries were applied and its messages sent; unless
+   * asyncStorageWrites, it was also persisted. With asyncStorageWrites its entries are
+   * reported durable by persisted() (before or after this).
+   */
   advance(rd: Ready): void {
     assert(this.pendingReady, 'advance() without ready()');
     this.pendingReady = false;
@@ -183,16 +190,25 @@ export class RawNode {
     if (rd.softState) this.prevSoftState = rd.softState;
     if (rd.hardState) this.prevHardState = rd.hardState;
     if (rd.snapshot) r.appliedSnapshot(rd.snapshot);
-    if (rd.entries.length > 0) {
+    if (rd.entries.length > 0 && !this.asyncStorageWrites) {
       const last = rd.entries[rd.entries.length - 1];
-      r.raftLog.stableTo(last.index, last.term);
-      // The leader counts its own entries toward commitment only now that they are durable.
-      if (r.state === StateType.Leader) r.selfStableTo(r.raftLog.stableLastIndex());
+      this.persisted(last.index, last.term);
     }
     if (rd.committedEntries.length > 0) {
       r.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);
       r.reduceUncommittedSize(rd.committedEntries);
     }
+  }
+
+  /**
+   * Entries up to (index, term) of a Ready are durable (writes complete in the order the
+   * Readies were taken). Ignored if the log no longer holds that entry.
+   */
+  persisted(index: number, term: number): void {
+    const r = this.raft;
+    r.raftLog.stableTo(index, term);
+    // The leader counts its own entries toward commitment only now that they are durable.
+    if (r.state === StateType.Leader) r.selfStableTo(r.raftLog.stableLastIndex());
   }
 
   status(): Status {

@@ -97,6 +97,8 @@ export class Network {
     }
     n.storage.append(rd.entries);
     if (rd.hardState) n.storage.setHardState(rd.hardState);
+    // Written at once: with asynchronous writes, the core is told so right away.
+    if (this.config.asyncStorageWrites && rd.entries.length > 0) n.rn.persisted(rd.entries[rd.entries.length - 1].index, rd.entries[rd.entries.length - 1].term);
     this.queue.push(...rd.messages, ...rd.messagesAfterPersist);
     for (const e of rd.committedEntries) {
       if (e.type === EntryType.ConfChange) n.rn.applyConfChange(decodeConfChange(e.data));
@@ -107,8 +109,13 @@ export class Network {
 
   /** Processes every node's Ready and delivers messages until the network is quiet. */
   stabilize(maxRounds = 1000): void {
+    this.stabilizeExcept(undefined, maxRounds);
+  }
+
+  /** stabilize(), but node `held` takes no Ready: messages reach its core and wait there. */
+  stabilizeExcept(held: NodeId | undefined, maxRounds = 1000): void {
     for (let round = 0; round < maxRounds; round++) {
-      for (const n of this.nodes.values()) this.process(n);
+      for (const n of this.nodes.values()) if (n.id !== held) this.process(n);
       if (this.queue.length === 0) return;
       const msgs = this.queue;
       this.queue = [];

@@ -64,6 +64,8 @@ export interface SimParams {
   readonly checkQuorum: boolean;
   readonly preVote: boolean;
   readonly batchAppends: boolean;
+  /** Readies taken while earlier ones' writes are in flight (RaftConfig.asyncStorageWrites). */
+  readonly asyncStorageWrites: boolean;
 }
 
 export function drawParams(rng: SimRandom, nodes: 3 | 5): SimParams {
@@ -109,6 +111,7 @@ export function drawParams(rng: SimRandom, nodes: 3 | 5): SimParams {
     checkQuorum: rng.chance(0.85),
     preVote: rng.chance(0.85),
     batchAppends: rng.chance(0.5),
+    asyncStorageWrites: rng.chance(0.5),
   };
   // Without PreVote, members with stale logs keep starting elections they cannot win, and
   // each one resets everybody's timer (thesis §9.6): electing a leader can take several

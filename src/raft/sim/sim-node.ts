@@ -6,6 +6,12 @@
 //   hard state) -> send `messagesAfterPersist` -> apply snapshot and committed entries, serve
 //   read states -> advance().
 //
+// With asynchronous storage writes (RaftConfig.asyncStorageWrites) a Ready without a snapshot
+// is applied and advanced at once, and its write joins a queue: each write completes a
+// persist delay after the one before it, then its messagesAfterPersist go out and the core
+// hears persisted(). A Ready with a snapshot waits for the queue and then goes the whole way
+// as above.
+//
 // A crash drops the core, the Ready in flight, everything not yet persisted and the state
 // machine; a restart rebuilds them from the storage alone.
 
@@ -33,6 +39,8 @@ export interface NodeHost {
   leaderCommitted(node: SimNode, term: number): void;
   /** The node just became leader of `term` (first sighting). */
   leaderElected(node: SimNode, term: number): void;
+  /** Readies may be taken while earlier ones' writes are in flight. */
+  readonly asyncStorageWrites: boolean;
   /** The node applied a configuration change; `cs` is its configuration now. */
   confChangeApplied(node: SimNode, index: number, cc: ConfChangeV2, cs: ConfState): void;
   snapshotEntries: number;
@@ -53,7 +61,12 @@ export class SimNode {
   private sm: SimStateMachine | null = null;
   /** The configuration as of the state machine's applied index. */
   private conf: ConfState;
+  /** A Ready taken and not advanced yet (it waits for its write). */
   private inflight: Ready | null = null;
+  /** Readies whose writes are in flight, oldest first (one only without asynchronous writes). */
+  private writes: Ready[] = [];
+  /** A group of writes is in flight. */
+  private writing = false;
   /** Bumped by every crash, so that events of a previous life are recognized and dropped. */
   incarnation = 0;
   /** Removed from the cluster and shut down for good. */
@@ -119,6 +132,11 @@ export class SimNode {
     this.host.checker.observeRestore(this.id, 0, sm.appliedIndex, sm.hash);
     this.sm = sm;
     this.conf = cloneConfState(snap.metadata.confState);
+    // With asynchronous writes the state machine (its snapshot) can be ahead of the commit
+    // index last written: everything applied was committed, so the commit index starts there
+    // (as DiskStorage.startFrom does).
+    const hs = this.storage.hardStateNow();
+    if (snap.metadata.index > hs.commit) this.storage.setHardState({ ...hs, commit: snap.metadata.index });
     this.raw = this.host.newRawNode(this.id, this.storage, snap.metadata.index);
     this.host.trace.event(this.host.now(), 'start', [this.id, this.incarnation, snap.metadata.index], () => {
       const hs = this.storage.hardStateNow();
@@ -132,6 +150,8 @@ export class SimNode {
     this.raw = null;
     this.sm = null;
     this.inflight = null;
+    this.writes = [];
+    this.writing = false;
     this.incarnation++;
     this.crashedAtStep = this.host.now();
     this.host.trace.event(this.host.now(), 'crash', [this.id], () => `node ${this.id} (${reason})`);
@@ -239,7 +259,6 @@ export class SimNode {
     const raw = this.raw;
     if (raw === null || this.inflight !== null || !raw.hasReady()) return;
     const rd = raw.ready();
-    this.inflight = rd;
     const now = this.host.now();
     this.host.trace.event(now, 'ready', [this.id, rd.entries.length, rd.committedEntries.length, rd.messages.length, rd.messagesAfterPersist.length], () =>
       describeReady(this.id, rd),
@@ -254,13 +273,38 @@ export class SimNode {
       if (rd.hardState !== undefined && rd.hardState.commit > this.storage.hardStateNow().commit) this.host.leaderCommitted(this, term);
     }
     for (const m of rd.messages) this.host.send(this, m);
+    const whole = !this.host.asyncStorageWrites || (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot));
+    if (whole) this.inflight = rd;
+    this.writes.push(rd);
+    this.scheduleWrite();
+    if (whole) return;
+    this.apply(rd);
+    raw.advance(rd);
+    this.maybeSnapshot();
+    this.afterInput();
+  }
+
+  /**
+   * The writes queued now complete together after one persist delay (the log's group commit:
+   * writes made while one is in flight go out together after it).
+   */
+  private scheduleWrite(): void {
+    if (this.writing || this.writes.length === 0) return;
+    this.writing = true;
+    const group = this.writes.slice();
     const incarnation = this.incarnation;
     this.host.schedule(this.host.persistDelaySteps(), () => {
-      if (this.incarnation === incarnation && this.inflight === rd) this.persistAndApply(rd);
+      for (const rd of group) {
+        if (this.incarnation !== incarnation) return;
+        this.completeWrite(rd);
+      }
+      if (this.incarnation !== incarnation) return;
+      this.writing = false;
+      this.scheduleWrite();
     });
   }
 
-  private persistAndApply(rd: Ready): void {
+  private completeWrite(rd: Ready): void {
     const host = this.host;
     if (host.crashBeforePersist(this, rd)) {
       this.crash('before persist');
@@ -284,7 +328,26 @@ export class SimNode {
     });
     // 3. messages that promise durable state.
     for (const m of rd.messagesAfterPersist) host.send(this, m);
-    // 4. apply.
+    const raw = this.raw!;
+    this.writes.shift();
+    if (host.asyncStorageWrites && rd.entries.length > 0) {
+      const last = rd.entries[rd.entries.length - 1];
+      raw.persisted(last.index, last.term);
+    }
+    if (this.inflight === rd) {
+      // 4. apply, 5. advance.
+      this.apply(rd);
+      this.inflight = null;
+      raw.advance(rd);
+      this.maybeSnapshot();
+    }
+    this.afterInput();
+  }
+
+  /** Applies a Ready's snapshot and committed entries and serves its read states. */
+  private apply(rd: Ready): void {
+    const host = this.host;
+    const checker = host.checker;
     const raw = this.raw!;
     let sm = this.sm!;
     if (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot)) {
@@ -295,6 +358,7 @@ export class SimNode {
       this.conf = cloneConfState(rd.snapshot.metadata.confState);
     }
     for (const e of rd.committedEntries) {
+      if (host.asyncStorageWrites && !this.durableHere(e)) checker.violation('durable-apply', `node ${this.id} applies entry ${e.index} term ${e.term}, not in its storage (last ${this.storage.lastIndex()})`);
       checker.observeApply(this.id, sm.appliedIndex, e);
       sm.apply(e);
       if (e.type === EntryType.ConfChange) {
@@ -316,11 +380,12 @@ export class SimNode {
       host.trace.event(host.now(), 'read-state', [this.id, rs.index], () => `node ${this.id} ${rs.context} at ${rs.index}`);
       checker.observeReadState(this.id, rs);
     }
-    // 5. advance.
-    this.inflight = null;
-    raw.advance(rd);
-    this.maybeSnapshot();
-    this.afterInput();
+  }
+
+  private durableHere(e: Entry): boolean {
+    const s = this.storage;
+    if (e.index <= s.snapshot().metadata.index) return true;
+    return e.index <= s.lastIndex() && e.index >= s.firstIndex() && s.term(e.index) === e.term;
   }
 
   /** Takes a snapshot every `snapshotEntries` applied entries and compacts the log behind it. */
@@ -334,15 +399,15 @@ export class SimNode {
     this.host.trace.event(this.host.now(), 'snapshot', [this.id, sm.appliedIndex], () => `node ${this.id} at ${sm.appliedIndex}, log from ${this.storage.firstIndex()}`);
   }
 
-  /** The log as it will be once `rd` is persisted. */
+  /** The log as it will be once `rd` (and every write in flight before it) is persisted. */
   private logView(rd: Ready): LogView {
     const storage = this.storage;
     const snap = rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot) ? rd.snapshot.metadata : storage.snapshot().metadata;
     const fromStorage = !(rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot));
-    const ents = rd.entries;
-    const entsFirst = ents.length > 0 ? ents[0].index : Infinity;
+    // Newest first: a write's entries replace whatever older ones wrote from its first index on.
+    const pending = [rd, ...[...this.writes].reverse()].filter((w) => w.entries.length > 0).map((w) => w.entries);
     const storageLast = fromStorage ? storage.lastIndex() : snap.index;
-    const lastIndex = ents.length > 0 ? ents[ents.length - 1].index : storageLast;
+    const lastIndex = pending.length > 0 ? pending[0][pending[0].length - 1].index : storageLast;
     // A compacted prefix is behind the storage's snapshot, which may be newer than `snap`.
     const snapshotIndex = fromStorage ? storage.firstIndex() - 1 : snap.index;
     const snapshotTerm = fromStorage ? storage.term(snapshotIndex) : snap.term;
@@ -352,7 +417,9 @@ export class SimNode {
       lastIndex,
       entry: (i: number): Entry | undefined => {
         if (i <= snapshotIndex || i > lastIndex) return undefined;
-        if (i >= entsFirst) return ents[i - entsFirst];
+        for (const ents of pending) {
+          if (i >= ents[0].index) return ents[i - ents[0].index];
+        }
         if (!fromStorage || i > storageLast) return undefined;
         return storage.entries(i, i + 1, Infinity)[0];
       },

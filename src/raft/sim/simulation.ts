@@ -90,6 +90,7 @@ export class Simulation implements NodeHost, NetworkHost, CheckerClock {
   private livenessFailure: Violation | undefined;
 
   readonly snapshotEntries: number;
+  readonly asyncStorageWrites: boolean;
   readonly compactKeepEntries: number;
 
   constructor(private readonly opts: RunOptions) {
@@ -107,6 +108,7 @@ export class Simulation implements NodeHost, NetworkHost, CheckerClock {
       longDelayStepsMax: p.longDelayStepsMax,
     });
     this.snapshotEntries = p.snapshotEntries;
+    this.asyncStorageWrites = p.asyncStorageWrites;
     this.compactKeepEntries = p.compactKeepEntries;
     this.nodeIdNext = p.nodes + 1;
   }
@@ -219,6 +221,7 @@ export class Simulation implements NodeHost, NetworkHost, CheckerClock {
       checkQuorum: p.checkQuorum,
       preVote: p.preVote,
       batchAppends: p.batchAppends,
+      asyncStorageWrites: p.asyncStorageWrites,
     });
   }
 
