@@ -1,8 +1,12 @@
 // Runs the benchmark: for each workload (and, in a full run, each client level) it starts a
-// fresh skiff cluster, measures, stops it, then does the same with a fresh etcd cluster —
-// skiff, etcd, skiff, etcd... — with the same client in the same process. With --runs N the
-// whole sequence repeats and each figure is the median of the N runs.
+// fresh cluster of one system, measures, stops it, then does the same with a fresh cluster of
+// the other, with the same client in the same process. Which system goes first alternates
+// from one unit to the next and from one run to the next (skiff-etcd, etcd-skiff, ...), so
+// that neither always follows the other's teardown; before each cluster starts, the disk is
+// flushed (sync), so that neither measures the other's writeback. With --runs N the whole
+// sequence repeats and each figure is the median of the N runs.
 
+import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
 import { StoreCluster, StoreKind } from '../tests/helpers/cluster';
 import { startCluster } from './clusters';
@@ -17,6 +21,16 @@ import { runWatch } from './watch';
 import { Check, makeContext, Measurement, RunContext } from './workload';
 
 export const systems: readonly StoreKind[] = ['skiff', 'etcd'];
+
+/** The systems in the order they run for a unit: alternating by unit and by run (both from 0). */
+export function systemOrder(run: number, unit: number): readonly StoreKind[] {
+  return (run + unit) % 2 === 0 ? systems : [...systems].reverse();
+}
+
+/** Writes every dirty page out (sync(2)), so that the next cluster starts on a quiet disk. */
+function flushDisk(): void {
+  execFileSync('sync', { stdio: 'ignore' });
+}
 
 export interface BenchOptions {
   quick: boolean;
@@ -161,6 +175,7 @@ async function runUnit(params: BenchParams, unit: Unit, system: StoreKind, log: 
   const out: Measurement[] = [];
   let cluster: StoreCluster | undefined;
   try {
+    flushDisk();
     cluster = await startCluster(
       {
         kind: system,
@@ -255,9 +270,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const units = plan(params, opts.workloads);
   const byCase = new Map<string, { case: CaseName; clients: number; skiff: Measurement[]; etcd: Measurement[] }>();
   for (let run = 1; run <= opts.runs; run++) {
-    for (const unit of units) {
+    for (const [u, unit] of units.entries()) {
       opts.log(`run ${run}/${opts.runs}: ${unit.workload} ${unit.steps.map((s) => `${s.case} c=${s.clients}`).join(', ')}`);
-      for (const system of systems) {
+      for (const system of systemOrder(run - 1, u)) {
         for (const m of await runUnit(params, unit, system, opts.log, opts.profileDir)) {
           const key = `${m.case}/${m.clients}`;
           let entry = byCase.get(key);
