@@ -293,9 +293,12 @@ export class RaftNode {
     }
     const t0 = performance.now();
     const saved = this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: rd.mustSync });
+    const last = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1] : undefined;
     if (rd.snapshot || !this.pipelined) {
       await saved;
       if (rd.mustSync) this.onFsync.fire((performance.now() - t0) / 1000);
+      // Pipelined, the core hears of every write, this one (waited for) included.
+      if (this.pipelined && last) this.rn.persisted(last.index, last.term);
       this.sendMessages(rd.messagesAfterPersist);
     } else {
       // The write goes on while this Ready's committed entries (durable here already) are
@@ -303,7 +306,6 @@ export class RaftNode {
       // counts its entries, when it is on disk. Writes complete in order, and a save with
       // nothing to write waits for the writes before it, so that messagesAfterPersist never
       // claim more than is durable.
-      const last = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1] : undefined;
       const after = rd.messagesAfterPersist;
       const sync = rd.mustSync;
       saved.then(
