@@ -2,7 +2,7 @@
 // are handed out to be written once, acknowledged and counted only after persisted(), and
 // applied only once durable on the member applying them.
 
-import { Entry, EntryType, Message, Ready, StateType } from '../../src/raft';
+import { Entry, EntryType, Message, RawNode, Ready, StateType } from '../../src/raft';
 import { Unstable } from '../../src/raft/log';
 import { Network } from './network';
 
@@ -25,6 +25,13 @@ function asyncCluster(): Network {
   return net;
 }
 
+/** Takes a Ready and advances it at once: its write stays in flight until completeWrite. */
+function take(rn: RawNode): Ready {
+  const rd = rn.ready();
+  rn.advance(rd);
+  return rd;
+}
+
 /** What the caller does when a write completes: store it, then tell the core. */
 function completeWrite(net: Network, id: number, rd: Ready): void {
   const n = net.node(id);
@@ -42,12 +49,10 @@ describe('asyncStorageWrites', () => {
     const net = asyncCluster();
     const rn = net.node(1).rn;
     rn.propose(enc.encode('a'));
-    const rd1 = rn.ready();
-    rn.advance(rd1);
+    const rd1 = take(rn);
     expect(texts(rd1.entries)).toEqual(['a']);
     rn.propose(enc.encode('b'));
-    const rd2 = rn.ready();
-    rn.advance(rd2);
+    const rd2 = take(rn);
     expect(texts(rd2.entries)).toEqual(['b']);
     expect(rn.hasReady()).toBe(false);
     // Both writes complete: nothing is handed out again.
@@ -60,8 +65,7 @@ describe('asyncStorageWrites', () => {
     const net = asyncCluster();
     const rn = net.node(1).rn;
     rn.propose(enc.encode('x'));
-    const rd = rn.ready();
-    rn.advance(rd);
+    const rd = take(rn);
     const index = rd.entries[rd.entries.length - 1].index;
     expect(net.raft(1).trk.progress.get(1)!.match).toBeLessThan(index);
     // The followers store and acknowledge; the leader's own write is still in flight.
@@ -69,14 +73,12 @@ describe('asyncStorageWrites', () => {
     net.stabilizeExcept(1);
     expect(net.raft(1).raftLog.committed).toBeGreaterThanOrEqual(index);
     // Committed, but not durable on the leader: not handed out to be applied there.
-    const rdc = rn.ready();
+    const rdc = take(rn);
     expect(texts(rdc.committedEntries)).toEqual([]);
-    rn.advance(rdc);
     completeWrite(net, 1, rd);
     expect(net.raft(1).trk.progress.get(1)!.match).toBe(index);
-    const rda = rn.ready();
+    const rda = take(rn);
     expect(texts(rda.committedEntries)).toEqual(['x']);
-    rn.advance(rda);
   });
 
   test('a follower acknowledges entries only in messagesAfterPersist, and applies them once durable', () => {
@@ -85,8 +87,7 @@ describe('asyncStorageWrites', () => {
     net.stabilizeExcept(2);
     // Node 2 has the append queued but not processed (stabilizeExcept leaves its Readies).
     const rn2 = net.node(2).rn;
-    const rd = rn2.ready();
-    rn2.advance(rd);
+    const rd = take(rn2);
     expect(texts(rd.entries)).toEqual(['y']);
     expect(appendResponses(rd.messages)).toEqual([]);
     expect(appendResponses(rd.messagesAfterPersist).length).toBeGreaterThan(0);
@@ -94,9 +95,8 @@ describe('asyncStorageWrites', () => {
     expect(net.raft(2).raftLog.committed).toBeGreaterThanOrEqual(rd.entries[rd.entries.length - 1].index);
     expect(texts(rd.committedEntries)).toEqual([]);
     completeWrite(net, 2, rd);
-    const rda = rn2.ready();
+    const rda = take(rn2);
     expect(texts(rda.committedEntries)).toEqual(['y']);
-    rn2.advance(rda);
   });
 
   test('entries replaced while their write is in flight: its completion is ignored, the new ones are written', () => {
@@ -105,8 +105,7 @@ describe('asyncStorageWrites', () => {
     // Node 1 appends an entry only it has, then loses leadership to node 2.
     net.isolate(1);
     net.node(1).rn.propose(enc.encode('lost'));
-    const rd1 = net.node(1).rn.ready();
-    net.node(1).rn.advance(rd1);
+    const rd1 = take(net.node(1).rn);
     const lost = rd1.entries[rd1.entries.length - 1];
     net.recover();
     // Node 2 is elected with node 3's vote and replicates; node 1 takes no Ready meanwhile.
@@ -117,8 +116,7 @@ describe('asyncStorageWrites', () => {
     expect(net.raft(2).state).toBe(StateType.Leader);
     // The new leader's append replaced the entry whose write is still in flight.
     const rn1 = net.node(1).rn;
-    const rd2 = rn1.ready();
-    rn1.advance(rd2);
+    const rd2 = take(rn1);
     expect(rd2.entries.some((e) => e.index === lost.index && e.term !== lost.term)).toBe(true);
     // The old write completes first (the log writes in order): the core ignores it.
     completeWrite(net, 1, rd1);
