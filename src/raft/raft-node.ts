@@ -1,12 +1,19 @@
 // The node runtime: drives a RawNode with a ticker, durable storage, a transport and a
-// state machine. One loop handles each Ready in the documented order:
+// state machine. One loop handles each Ready in this order:
 //
 //   send `messages` (the leader's appends go out in parallel with its fsync)
 //   -> restore a received snapshot into the state machine
+//   -> apply the committed entries already on disk here (written by earlier Readies),
+//      holding their watch events
 //   -> persist snapshot metadata, entries and hard state in one batch (fsync if needed)
-//   -> send `messagesAfterPersist`
-//   -> apply committed entries; resolve reads whose index is applied
+//   -> send `messagesAfterPersist`; release the held watch events
+//   -> apply the rest of the committed entries; resolve reads whose index is applied
 //   -> advance
+//
+// Applying before the write is what etcd's server does too (its apply runs alongside the
+// WAL write): an entry's response does not wait for the fsync of later entries. It delays
+// a follower's acknowledgement by the apply, which is why the watch fan-out waits until
+// after the acknowledgement. Nothing is applied before it is on this member's disk.
 //
 // Group commit falls out of this: everything proposed while a batch is being written goes
 // into the next Ready, and so into the next batch and fsync.
@@ -25,7 +32,7 @@ import { RaftConfig } from './raft';
 import { RawNode } from './rawnode';
 import { SnapshotSource, Transport } from './transport';
 import { ConfChangeV2, ConfState, Entry, EntryType, Message, NodeId, None, Ready, SnapshotMetadata, StateType } from './types';
-import { seededRandom } from './util';
+import { durablePrefix, seededRandom } from './util';
 
 export interface Logger {
   info(obj: object | string, msg?: string): void;
@@ -63,6 +70,12 @@ export interface StateMachine {
    * confState. Must decide the same on every member.
    */
   refuseConfChange?(change: ConfChangeV2, index: number): string | undefined;
+  /**
+   * Optional: holds what apply() notifies besides its callers (watch events) until the
+   * returned function is called. The node holds them while it applies entries ahead of a
+   * write, until the write is made and acknowledged: applying ahead is for the responses.
+   */
+  holdNotifications?(): () => void;
 }
 
 export interface RaftNodeOptions {
@@ -291,6 +304,34 @@ export class RaftNode {
       await this.opts.stateMachine.restoreStaged(rd.snapshot.metadata);
       this.appliedIndex = rd.snapshot.metadata.index;
     }
+    // Inline, committed entries that an earlier Ready's write put on disk here are applied
+    // before this Ready's write: their clients' responses do not wait for the fsync of the
+    // entries that came after them. What the apply notifies otherwise (watch events) is held
+    // until the write is made and acknowledged, so that a follower's acknowledgement waits
+    // for the apply alone. Those of this Ready's own entries that are committed already (a
+    // follower hearing of a commit with the entries) are applied after the write.
+    const committed = rd.committedEntries;
+    const early = this.pipelined || rd.snapshot ? 0 : durablePrefix(committed, rd.entries);
+    const release = early > 0 && rd.entries.length > 0 ? this.opts.stateMachine.holdNotifications?.() : undefined;
+    try {
+      if (early > 0) await this.applyEntries(early === committed.length ? committed : committed.slice(0, early));
+      await this.persist(rd);
+    } finally {
+      release?.();
+    }
+    if (early < committed.length) await this.applyEntries(early === 0 ? committed : committed.slice(early));
+    for (const rs of rd.readStates) this.readStateArrived(rs.index, rs.context);
+    this.rn.advance(rd);
+    this.resolveAppliedReads();
+    if (rd.committedEntries.length > 0 || rd.snapshot) this.onApplied.fire(this.appliedIndex);
+    this.maybeCompact();
+  }
+
+  /**
+   * Writes the Ready's snapshot, entries and hard state and sends its messagesAfterPersist
+   * once they are durable: here, or pipelined, when the write completes.
+   */
+  private async persist(rd: Ready): Promise<void> {
     const t0 = performance.now();
     const saved = this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: rd.mustSync });
     const last = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1] : undefined;
@@ -319,12 +360,6 @@ export class RaftNode {
         (e: unknown) => this.fail(e),
       );
     }
-    if (rd.committedEntries.length > 0) await this.applyEntries(rd.committedEntries);
-    for (const rs of rd.readStates) this.readStateArrived(rs.index, rs.context);
-    this.rn.advance(rd);
-    this.resolveAppliedReads();
-    if (rd.committedEntries.length > 0 || rd.snapshot) this.onApplied.fire(this.appliedIndex);
-    this.maybeCompact();
   }
 
   private noteSoftState(lead: NodeId, state: StateType): void {

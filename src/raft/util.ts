@@ -40,3 +40,15 @@ export function seededRandom(seed: number): Random & { float(): number } {
   };
   return { float, int: (n: number) => Math.floor(float() * n) };
 }
+
+/**
+ * How many of the committed entries (a prefix) were written by earlier Readies: those below
+ * the first of the entries this Ready writes, all of them when it writes none.
+ */
+export function durablePrefix(committed: readonly Entry[], toWrite: readonly Entry[]): number {
+  if (toWrite.length === 0) return committed.length;
+  const firstNew = toWrite[0].index;
+  let n = 0;
+  while (n < committed.length && committed[n].index < firstNew) n++;
+  return n;
+}

@@ -174,6 +174,9 @@ export class KvStateMachine implements StateMachine {
    */
   applyScope: (apply: () => void) => void = (apply) => apply();
 
+  /** StateMachine.holdNotifications: the server passes its watch hub's holdEvents(). */
+  holdNotifications: () => () => void = () => () => {};
+
   apply(batch: Applied[]): void {
     this.applyScope(() => this.applyEntries(batch));
     this.unflushedEntries += batch.length;

@@ -116,6 +116,7 @@ export class EtcdServer {
     this.source = new StoreSource(this.sm.store);
     this.watchHub = new WatchHub({ source: this.source, responseBytesMax: watchResponseBytesMaxFor(config.maxRequestBytes) });
     this.sm.applyScope = (apply) => this.watchHub.batch(apply);
+    this.sm.holdNotifications = () => this.watchHub.holdEvents();
     this.sm.onRestore.on((store) => {
       this.source.swap(store);
       this.watchHub.restored();

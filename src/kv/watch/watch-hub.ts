@@ -139,15 +139,29 @@ export class WatchHub implements StreamHost {
    * rule). Cuts per-response work in proportion to the revisions per apply.
    */
   batch<T>(fn: () => T): T {
-    this.batchDepth++;
+    const release = this.holdEvents();
     try {
       return fn();
     } finally {
+      release();
+    }
+  }
+
+  /**
+   * batch() across awaits: live events are held from now until the returned function is
+   * first called (holds nest).
+   */
+  holdEvents(): () => void {
+    this.batchDepth++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
       if (--this.batchDepth === 0) {
         this.deliverHeld();
         this.retryDeferredProgress();
       }
-    }
+    };
   }
 
   /**

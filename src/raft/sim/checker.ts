@@ -13,7 +13,7 @@ export type InvariantName =
   | 'state-machine-safety' // every applied sequence is a prefix of one history
   | 'linearizable-read' // a read index covers every commit made before the read was asked
   | 'conf-change-safety' // a leader starts no configuration change while another is uncommitted
-  | 'durable-apply' // with asynchronous writes, only entries durable on the member are applied
+  | 'durable-apply' // only entries durable on the member are applied
   | 'core-exception' // the core threw (an assertion, or an error the contract does not allow)
   | 'liveness'; // after healing: no leader, or proposals not applied, within the bound
 

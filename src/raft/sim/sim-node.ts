@@ -19,6 +19,7 @@ import { decodeConfChange } from '../confchange';
 import { RawNode } from '../rawnode';
 import { isRaftError } from '../errors';
 import { MemoryStorage, cloneConfState } from '../storage';
+import { durablePrefix } from '../util';
 import { ConfChangeV2, ConfState, Entry, EntryType, Message, NodeId, Ready, Snapshot, StateType, isEmptySnapshot } from '../types';
 import { LogView, SafetyChecker } from './checker';
 import { SimStateMachine } from './state-machine';
@@ -63,6 +64,8 @@ export class SimNode {
   private conf: ConfState;
   /** A Ready taken and not advanced yet (it waits for its write). */
   private inflight: Ready | null = null;
+  /** How many of the inflight Ready's committed entries were applied before its write. */
+  private inflightApplied = 0;
   /** Readies whose writes are in flight, oldest first (one only without asynchronous writes). */
   private writes: Ready[] = [];
   /** A group of writes is in flight. */
@@ -273,8 +276,15 @@ export class SimNode {
       if (rd.hardState !== undefined && rd.hardState.commit > this.storage.hardStateNow().commit) this.host.leaderCommitted(this, term);
     }
     for (const m of rd.messages) this.host.send(this, m);
-    const whole = !this.host.asyncStorageWrites || (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot));
-    if (whole) this.inflight = rd;
+    const hasSnapshot = rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot);
+    const whole = !this.host.asyncStorageWrites || hasSnapshot;
+    if (whole) {
+      this.inflight = rd;
+      // As the node runtime: committed entries written by earlier Readies are applied
+      // before this Ready's write, the rest after it.
+      this.inflightApplied = hasSnapshot ? 0 : durablePrefix(rd.committedEntries, rd.entries);
+      this.applyEntries(rd.committedEntries.slice(0, this.inflightApplied));
+    }
     this.writes.push(rd);
     this.scheduleWrite();
     if (whole) return;
@@ -335,8 +345,8 @@ export class SimNode {
       raw.persisted(last.index, last.term);
     }
     if (this.inflight === rd) {
-      // 4. apply, 5. advance.
-      this.apply(rd);
+      // 4. apply (what was not applied before the write), 5. advance.
+      this.apply(rd, this.inflightApplied);
       this.inflight = null;
       raw.advance(rd);
       this.maybeSnapshot();
@@ -344,21 +354,33 @@ export class SimNode {
     this.afterInput();
   }
 
-  /** Applies a Ready's snapshot and committed entries and serves its read states. */
-  private apply(rd: Ready): void {
+  /**
+   * Applies a Ready's snapshot and its committed entries (but the first `skip`, applied
+   * already) and serves its read states.
+   */
+  private apply(rd: Ready, skip = 0): void {
     const host = this.host;
     const checker = host.checker;
-    const raw = this.raw!;
-    let sm = this.sm!;
     if (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot)) {
       const restored = SimStateMachine.restore(rd.snapshot.data, rd.snapshot.metadata.index);
-      checker.observeRestore(this.id, sm.appliedIndex, restored.appliedIndex, restored.hash);
-      sm = restored;
+      checker.observeRestore(this.id, this.sm!.appliedIndex, restored.appliedIndex, restored.hash);
       this.sm = restored;
       this.conf = cloneConfState(rd.snapshot.metadata.confState);
     }
-    for (const e of rd.committedEntries) {
-      if (host.asyncStorageWrites && !this.durableHere(e)) checker.violation('durable-apply', `node ${this.id} applies entry ${e.index} term ${e.term}, not in its storage (last ${this.storage.lastIndex()})`);
+    this.applyEntries(skip === 0 ? rd.committedEntries : rd.committedEntries.slice(skip));
+    for (const rs of rd.readStates) {
+      host.trace.event(host.now(), 'read-state', [this.id, rs.index], () => `node ${this.id} ${rs.context} at ${rs.index}`);
+      checker.observeReadState(this.id, rs);
+    }
+  }
+
+  private applyEntries(entries: Entry[]): void {
+    const host = this.host;
+    const checker = host.checker;
+    const raw = this.raw!;
+    const sm = this.sm!;
+    for (const e of entries) {
+      if (!this.durableHere(e)) checker.violation('durable-apply', `node ${this.id} applies entry ${e.index} term ${e.term}, not in its storage (last ${this.storage.lastIndex()})`);
       checker.observeApply(this.id, sm.appliedIndex, e);
       sm.apply(e);
       if (e.type === EntryType.ConfChange) {
@@ -375,10 +397,6 @@ export class SimNode {
         host.trace.event(host.now(), 'conf', [this.id, e.index], () => `node ${this.id} applied ${describeConfChange(cc)} at ${e.index}: ${describeConfState(cs)}`);
         host.confChangeApplied(this, e.index, cc, cs);
       }
-    }
-    for (const rs of rd.readStates) {
-      host.trace.event(host.now(), 'read-state', [this.id, rs.index], () => `node ${this.id} ${rs.context} at ${rs.index}`);
-      checker.observeReadState(this.id, rs);
     }
   }
 

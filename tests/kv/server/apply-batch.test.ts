@@ -1,6 +1,7 @@
 // One apply of several Raft entries runs inside the state machine's applyScope, which the
 // server points at its watch hub's batch(): every revision the apply commits is notified
-// inside it, and a watcher gets them all in one response.
+// inside it, and a watcher gets them all in one response. holdNotifications (the hub's
+// holdEvents) does the same across applies.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -72,6 +73,35 @@ describe('batched apply', () => {
       stream.close();
     } finally {
       sm.applyScope = (apply) => apply();
+      hub.close();
+    }
+  });
+
+  // The node holds them while it applies entries ahead of a write (raft-node.ts).
+  test("the hub's holdEvents spans applies: events wait for the release, then go out as one response", () => {
+    const hub = new WatchHub({ source: new StoreSource(sm.store) });
+    sm.applyScope = (apply) => hub.batch(apply);
+    sm.holdNotifications = () => hub.holdEvents();
+    try {
+      const sent: WatchResponse[] = [];
+      const stream = hub.newStream({ send: (r) => (sent.push(r), true), onDrain: () => ({ dispose: () => undefined }) });
+      const id = stream.create({ key: b('h'), range_end: b('i') });
+      sent.length = 0;
+      const release = sm.holdNotifications();
+      sm.apply([put('h1', 'x')]);
+      sm.apply([put('h2', 'y')]);
+      expect(sent).toEqual([]);
+      const rev = sm.store.revision;
+      release();
+      const shape = (r: WatchResponse) => [r.watch_id, r.revision, r.events.map((e) => `${e.type} ${e.kv.key}@${e.kv.modRevision}`)];
+      expect(sent.map(shape)).toEqual([[id, rev, [`PUT h1@${rev - 1}`, `PUT h2@${rev}`]]]);
+      release(); // a second call changes nothing
+      sm.apply([put('h3', 'z')]);
+      expect(sent.map(shape).slice(1)).toEqual([[id, rev + 1, [`PUT h3@${rev + 1}`]]]);
+      stream.close();
+    } finally {
+      sm.applyScope = (apply) => apply();
+      sm.holdNotifications = () => () => {};
       hub.close();
     }
   });
