@@ -681,7 +681,10 @@ function checkRequestHeaders(headers: HeaderList): string | undefined {
   let path = false;
   let scheme = false;
   let regular = false;
-  for (const [name, value] of headers) {
+  for (let i = 0; i < headers.length; i++) {
+    const h = headers[i]!;
+    const name = h[0];
+    const value = h[1];
     if (name.charCodeAt(0) === 58 /* ':' */) {
       if (regular) return 'pseudo-header after a regular header';
       if (name === ':method') {

@@ -89,7 +89,12 @@ export class CallMetadata {
   get(key: string): Array<string | Buffer> {
     const k = key.toLowerCase();
     const out: Array<string | Buffer> = [];
-    for (const [name, value] of this.headers) {
+    // Indexed loops, here and in handleStream: a request's headers are read on every call,
+    // and destructuring an array's iterator makes objects per entry.
+    for (let i = 0; i < this.headers.length; i++) {
+      const h = this.headers[i]!;
+      const name = h[0];
+      const value = h[1];
       if (name !== k) continue;
       if (k.endsWith('-bin')) {
         for (const part of value.split(',')) out.push(Buffer.from(part.trim(), 'base64'));
@@ -497,7 +502,10 @@ export class GrpcServer {
     let contentType = '';
     let timeout: string | undefined;
     let encoding: string | undefined;
-    for (const [name, value] of headers) {
+    for (let i = 0; i < headers.length; i++) {
+      const h = headers[i]!;
+      const name = h[0];
+      const value = h[1];
       if (name === ':path') path = value;
       else if (name === ':method') method = value;
       else if (name === 'content-type') contentType = value;
