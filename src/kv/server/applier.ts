@@ -169,16 +169,19 @@ export class KvStateMachine implements StateMachine {
   }
 
   /**
-   * Runs each apply: the server passes its watch hub's batch(), so that the revisions one
-   * apply commits reach each watcher as one response.
+   * StateMachine.holdNotifications: the server passes its watch hub's holdEvents(). Each
+   * apply holds them too, so that the revisions one apply commits reach each watcher as one
+   * response.
    */
-  applyScope: (apply: () => void) => void = (apply) => apply();
-
-  /** StateMachine.holdNotifications: the server passes its watch hub's holdEvents(). */
   holdNotifications: () => () => void = () => () => {};
 
   apply(batch: Applied[]): void {
-    this.applyScope(() => this.applyEntries(batch));
+    const release = this.holdNotifications();
+    try {
+      this.applyEntries(batch);
+    } finally {
+      release();
+    }
     this.unflushedEntries += batch.length;
     if (this.unflushedEntries >= applierLimits.flushEntriesMax) this.flushNow();
     else if (this.flushTimer === undefined) {

@@ -115,7 +115,6 @@ export class EtcdServer {
     this.leases = new LeaseOps(this);
     this.source = new StoreSource(this.sm.store);
     this.watchHub = new WatchHub({ source: this.source, responseBytesMax: watchResponseBytesMaxFor(config.maxRequestBytes) });
-    this.sm.applyScope = (apply) => this.watchHub.batch(apply);
     this.sm.holdNotifications = () => this.watchHub.holdEvents();
     this.sm.onRestore.on((store) => {
       this.source.swap(store);

@@ -1,7 +1,7 @@
-// One apply of several Raft entries runs inside the state machine's applyScope, which the
-// server points at its watch hub's batch(): every revision the apply commits is notified
-// inside it, and a watcher gets them all in one response. holdNotifications (the hub's
-// holdEvents) does the same across applies.
+// One apply of several Raft entries holds the state machine's notifications, which the
+// server points at its watch hub's holdEvents(): every revision the apply commits is
+// notified while they are held, and a watcher gets them all in one response. The node
+// holds them across applies the same way.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -35,14 +35,15 @@ describe('batched apply', () => {
     entry({ op: 'put', req: { key: b(key), value: b(value), lease: 0, prev_kv: prevKv, ignore_value: false, ignore_lease: false } });
   const del = (key: string): Applied => entry({ op: 'deleteRange', req: { key: b(key), range_end: Buffer.alloc(0), prev_kv: false } });
 
-  test('every revision of one apply is notified inside one applyScope call', () => {
+  test('every revision of one apply is notified inside one hold', () => {
     const scopes: number[][] = [];
     let inside: number[] | undefined;
-    sm.applyScope = (apply) => {
+    sm.holdNotifications = () => {
       inside = [];
-      apply();
-      scopes.push(inside);
-      inside = undefined;
+      return () => {
+        scopes.push(inside!);
+        inside = undefined;
+      };
     };
     const outside: number[] = [];
     const sub = sm.store.onRevision((re) => (inside ?? outside).push(re.revision));
@@ -53,13 +54,13 @@ describe('batched apply', () => {
       expect(outside).toEqual([]);
     } finally {
       sub.dispose();
-      sm.applyScope = (apply) => apply();
+      sm.holdNotifications = () => () => {};
     }
   });
 
-  test("with the hub's batch: one response per watcher for the whole apply", () => {
+  test("with the hub's holdEvents: one response per watcher for the whole apply", () => {
     const hub = new WatchHub({ source: new StoreSource(sm.store) });
-    sm.applyScope = (apply) => hub.batch(apply);
+    sm.holdNotifications = () => hub.holdEvents();
     try {
       const sent: WatchResponse[] = [];
       const stream = hub.newStream({ send: (r) => (sent.push(r), true), onDrain: () => ({ dispose: () => undefined }) });
@@ -72,7 +73,7 @@ describe('batched apply', () => {
       ]);
       stream.close();
     } finally {
-      sm.applyScope = (apply) => apply();
+      sm.holdNotifications = () => () => {};
       hub.close();
     }
   });
@@ -80,7 +81,6 @@ describe('batched apply', () => {
   // The node holds them while it applies entries ahead of a write (raft-node.ts).
   test("the hub's holdEvents spans applies: events wait for the release, then go out as one response", () => {
     const hub = new WatchHub({ source: new StoreSource(sm.store) });
-    sm.applyScope = (apply) => hub.batch(apply);
     sm.holdNotifications = () => hub.holdEvents();
     try {
       const sent: WatchResponse[] = [];
@@ -100,7 +100,6 @@ describe('batched apply', () => {
       expect(sent.map(shape).slice(1)).toEqual([[id, rev + 1, [`PUT h3@${rev + 1}`]]]);
       stream.close();
     } finally {
-      sm.applyScope = (apply) => apply();
       sm.holdNotifications = () => () => {};
       hub.close();
     }
