@@ -45,6 +45,21 @@ function caseLabel(c: CaseResult): string {
   return c.case;
 }
 
+/**
+ * skiff/etcd of run i against run i, for each run: the two systems ran one after the other
+ * in the same run, so these pairs show the spread that the ratio of medians hides.
+ */
+export function perRunRatios(c: CaseResult, get: (f: Figures) => number): number[] {
+  const n = Math.min(c.skiff.runs.length, c.etcd.runs.length);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = get(c.skiff.runs[i]);
+    const e = get(c.etcd.runs[i]);
+    out.push(Number.isFinite(s) && Number.isFinite(e) && e !== 0 ? s / e : NaN);
+  }
+  return out;
+}
+
 export function formatTable(r: BenchResult): string {
   const lines: string[] = [headline(r), ''];
   const head = `${'case'.padEnd(19)}${'clients'.padStart(7)}  ${'system'.padEnd(6)}${columns.map((c) => c.title.padStart(c.width)).join('')}  checks`;
@@ -57,6 +72,10 @@ export function formatTable(r: BenchResult): string {
     lines.push(row(caseLabel(c), String(c.clients), 'skiff', c.skiff, c.skiff.checksOk ? 'ok' : 'FAILED'));
     lines.push(row('', '', 'etcd', c.etcd, c.etcd.checksOk ? 'ok' : 'FAILED'));
     lines.push(row('', '', 'ratio', { ...c.ratio, errors: NaN }, ''));
+    if (Math.min(c.skiff.runs.length, c.etcd.runs.length) > 1) {
+      const list = (get: (f: Figures) => number): string => perRunRatios(c, get).map(fmt).join(' ');
+      lines.push(`${''.padEnd(28)}per run: ops/s ${list((f) => f.throughputOpsPerSec)}   p99 ${list((f) => f.latencyMsP99)}`);
+    }
     // Extras named with a dot (per-member figures) are in the JSON only.
     for (const k of Object.keys(c.skiff.extra).filter((x) => !x.includes('.'))) {
       lines.push(`${''.padEnd(28)}${k.padEnd(22)} skiff ${fmt(c.skiff.extra[k]).padStart(9)}   etcd ${fmt(c.etcd.extra[k]).padStart(9)}   ratio ${fmt(c.ratio.extra[k]).padStart(6)}`);
@@ -64,6 +83,7 @@ export function formatTable(r: BenchResult): string {
   }
   lines.push('');
   lines.push('ratio = skiff / etcd (throughput: above 1 is skiff faster; latency and CPU: above 1 is skiff costlier).');
+  if (r.runs > 1) lines.push('figures are medians over the runs; the ratio is of the medians; per run: the ratio within each run.');
   lines.push('watch: ops are events delivered to all watchers; latency is from sending the put to receiving the event.');
   lines.push('failover: ops are acknowledged puts; recoveryMs is kill -9 of the leader to the first acknowledged put issued after it.');
   const failed = r.cases.flatMap((c) =>
