@@ -14,11 +14,13 @@ test(`chaos: skiff, 3 members, ${durationSec} s of kill, pause and partition fau
   if (!fs.existsSync(path.join(repoRoot, 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test builds first)');
   const result = await runChaos({ seed, durationSec, nodes: 3, faults: ['kill', 'pause', 'partition'], target: 'skiff' });
   const report = `${result.lines.join('\n')}\n${JSON.stringify(result.summary)}`;
-  if (!result.passed) throw new Error(`chaos run failed (seed ${seed}; replay: npm run chaos -- --seed ${seed} --duration ${durationSec}):\n${report}`);
+  if (!result.passed) throw new Error(`chaos run failed (seed ${seed}; replay: npm run chaos -- --seed ${seed} --duration ${durationSec}; log in ${result.dir}):\n${report}`);
   expect(result.summary.linearizable).toBe(true);
   expect(result.summary.lost_acked).toBe(0);
   expect(result.summary.watch_ok).toBe(true);
   expect(result.summary.leases_ok).toBe(true);
   expect(result.summary.ops).toBeGreaterThan(1000);
   expect(result.summary.failovers).toBeGreaterThan(0);
+  // Passed: its run directory (the chaos log; the members' data went already) goes too.
+  fs.rmSync(result.dir, { recursive: true, force: true });
 }, (durationSec + 150) * 1000);
