@@ -13,11 +13,11 @@
 //             single-threaded: nothing is committed between a run's read and its queuing).
 //             A watcher whose next revision was compacted gets canceled with compact_revision.
 //
-// Revisions committed together (one apply of several Raft entries, inside batch()) reach
+// Revisions committed together (one apply of several Raft entries, under holdEvents()) reach
 // each synced watcher as one response holding all of its events, in revision order, with
 // the last revision in the header: etcd's guarantee is that a response holds whole
 // revisions, which its catch-up responses also combine. Anything that could overtake held
-// events waits for the batch's end: progress responses, and the catch-up of a resync.
+// events waits for the release: progress responses, and the catch-up of a resync.
 //
 // Catch-up only serves watchers whose stream is writable; a slow stream's watchers wait for
 // its drain. So a slow client costs a bounded backlog and, later, history reads, and never
@@ -86,7 +86,7 @@ export class WatchHub implements StreamHost {
   private readonly subscription: Disposable;
   private nextStreamId = 1;
   private closedFlag = false;
-  /** Nesting depth of batch(); live events are held while it is above 0. */
+  /** Holds not yet released (holdEvents); live events are held while it is above 0. */
   private batchDepth = 0;
   /** Watchers with held events (Watcher.held), in the order they got their first. */
   private holding: Watcher[] = [];
@@ -134,22 +134,11 @@ export class WatchHub implements StreamHost {
   }
 
   /**
-   * Runs fn, holding the live events of the revisions it commits: each synced watcher then
+   * Holds the live events of the revisions committed from now until the returned function
+   * is first called (holds nest; the outermost release delivers): each synced watcher then
    * gets all of its events of those revisions in one response (per the stream's fragment
-   * rule). Cuts per-response work in proportion to the revisions per apply.
-   */
-  batch<T>(fn: () => T): T {
-    const release = this.holdEvents();
-    try {
-      return fn();
-    } finally {
-      release();
-    }
-  }
-
-  /**
-   * batch() across awaits: live events are held from now until the returned function is
-   * first called (holds nest).
+   * rule). Cuts per-response work in proportion to the revisions per apply; the node holds
+   * them across the write that follows an apply ahead of it.
    */
   holdEvents(): () => void {
     this.batchDepth++;

@@ -58,50 +58,49 @@ describe('batched apply', () => {
     }
   });
 
-  test("with the hub's holdEvents: one response per watcher for the whole apply", () => {
+  /**
+   * Runs f with the state machine's notifications pointed at a watch hub's holdEvents() (as
+   * the server does) and one stream watching [prefix, next prefix); undoes it after.
+   */
+  function withHub(prefix: string, f: (id: number, sent: WatchResponse[]) => void): void {
     const hub = new WatchHub({ source: new StoreSource(sm.store) });
     sm.holdNotifications = () => hub.holdEvents();
     try {
       const sent: WatchResponse[] = [];
       const stream = hub.newStream({ send: (r) => (sent.push(r), true), onDrain: () => ({ dispose: () => undefined }) });
-      const id = stream.create({ key: b('k'), range_end: b('l') });
+      const end = String.fromCharCode(prefix.charCodeAt(0) + 1);
+      const id = stream.create({ key: b(prefix), range_end: b(end) });
       sent.length = 0;
-      sm.apply([put('k1', 'x'), put('other', 'y'), put('k2', 'z'), del('k1')]);
-      const rev = sm.store.revision;
-      expect(sent.map((r) => [r.watch_id, r.revision, r.events.map((e) => `${e.type} ${e.kv.key}@${e.kv.modRevision}`)])).toEqual([
-        [id, rev, [`PUT k1@${rev - 3}`, `PUT k2@${rev - 1}`, `DELETE k1@${rev}`]],
-      ]);
+      f(id, sent);
       stream.close();
     } finally {
       sm.holdNotifications = () => () => {};
       hub.close();
     }
+  }
+  const shape = (r: WatchResponse) => [r.watch_id, r.revision, r.events.map((e) => `${e.type} ${e.kv.key}@${e.kv.modRevision}`)];
+
+  test("with the hub's holdEvents: one response per watcher for the whole apply", () => {
+    withHub('k', (id, sent) => {
+      sm.apply([put('k1', 'x'), put('other', 'y'), put('k2', 'z'), del('k1')]);
+      const rev = sm.store.revision;
+      expect(sent.map(shape)).toEqual([[id, rev, [`PUT k1@${rev - 3}`, `PUT k2@${rev - 1}`, `DELETE k1@${rev}`]]]);
+    });
   });
 
   // The node holds them while it applies entries ahead of a write (raft-node.ts).
   test("the hub's holdEvents spans applies: events wait for the release, then go out as one response", () => {
-    const hub = new WatchHub({ source: new StoreSource(sm.store) });
-    sm.holdNotifications = () => hub.holdEvents();
-    try {
-      const sent: WatchResponse[] = [];
-      const stream = hub.newStream({ send: (r) => (sent.push(r), true), onDrain: () => ({ dispose: () => undefined }) });
-      const id = stream.create({ key: b('h'), range_end: b('i') });
-      sent.length = 0;
+    withHub('h', (id, sent) => {
       const release = sm.holdNotifications();
       sm.apply([put('h1', 'x')]);
       sm.apply([put('h2', 'y')]);
       expect(sent).toEqual([]);
       const rev = sm.store.revision;
       release();
-      const shape = (r: WatchResponse) => [r.watch_id, r.revision, r.events.map((e) => `${e.type} ${e.kv.key}@${e.kv.modRevision}`)];
       expect(sent.map(shape)).toEqual([[id, rev, [`PUT h1@${rev - 1}`, `PUT h2@${rev}`]]]);
       release(); // a second call changes nothing
       sm.apply([put('h3', 'z')]);
       expect(sent.map(shape).slice(1)).toEqual([[id, rev + 1, [`PUT h3@${rev + 1}`]]]);
-      stream.close();
-    } finally {
-      sm.holdNotifications = () => () => {};
-      hub.close();
-    }
+    });
   });
 });

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { WatchHub } from '../../../src/kv/watch';
 import type { MvccEvent, WatchCreateRequest, WatchFilterType, WatchResponse, WatchStream } from '../../../src/kv/watch';
 import { b, FakeSink, FakeStore, ManualScheduler, Op, str } from './fakes';
+import { withEventsHeld } from '../../helpers/hold-events';
 
 const KEYS = ['a', 'b', 'c', 'd', 'e'];
 
@@ -24,7 +25,7 @@ type Cmd =
   | { t: 'burst'; s: number; ops: Op[] }
   | { t: 'batch'; items: BatchItem[] };
 
-/** What can happen while one apply commits several revisions (WatchHub.batch). */
+/** What can happen while one apply commits several revisions (WatchHub.holdEvents). */
 type BatchItem = { t: 'txn'; ops: Op[] } | { t: 'progress'; s: number } | { t: 'cancel'; pick: number };
 
 const key = fc.constantFrom(...KEYS);
@@ -234,7 +235,7 @@ function run(cmds: Cmd[]): void {
         break;
       case 'batch':
         batchEvents = 0;
-        hub.batch(() => {
+        withEventsHeld(hub, () => {
           for (const item of c.items) {
             if (item.t === 'txn') {
               store.txn(item.ops);

@@ -4,6 +4,7 @@
 import { WatchHub, WatchHubOptions, WatchLimits, watchCancelReasons } from '../../../src/kv/watch';
 import type { WatchCreateRequest, WatchResponse } from '../../../src/kv/watch';
 import { b, FakeSink, FakeStore, fmt, ManualScheduler } from './fakes';
+import { withEventsHeld } from '../../helpers/hold-events';
 
 function setup(options: Partial<WatchHubOptions> & { limits?: Partial<WatchLimits>; strict?: boolean } = {}) {
   const store = new FakeStore({ strict: options.strict });
@@ -467,7 +468,7 @@ describe('batches (revisions committed by one apply)', () => {
     const all = stream.create({ key: b('a'), range_end: b('z') });
     const c = stream.create({ key: b('c') });
     sink.clear();
-    hub.batch(() => {
+    withEventsHeld(hub, () => {
       store.put('a', '1'); // 2
       store.put('b', '2'); // 3
       store.txn([{ put: 'a', value: '3' }, { put: 'b', value: '4' }]); // 4
@@ -489,7 +490,7 @@ describe('batches (revisions committed by one apply)', () => {
     const plain = stream.create({ key: b('k') });
     const prev = stream.create({ key: b('k'), prev_kv: true });
     const noPut = stream.create({ key: b('k'), filters: ['NOPUT'] });
-    hub.batch(() => {
+    withEventsHeld(hub, () => {
       store.put('k', 'new'); // 3
       store.del('k'); // 4
     });
@@ -497,7 +498,7 @@ describe('batches (revisions committed by one apply)', () => {
     expect(sink.of(plain).flatMap((r) => r.events.map((e) => e.prevKv))).toEqual([undefined, undefined]);
     expect(sink.of(prev).flatMap((r) => r.events.map((e) => (e.prevKv ? `${e.prevKv.value}@${e.prevKv.modRevision}` : '-')))).toEqual(['old@2', 'new@3']);
     expect(sink.eventsOf(noPut)).toEqual(['DELETE k@4']);
-    hub.batch(() => store.put('k', 'again')); // 5
+    withEventsHeld(hub, () => store.put('k', 'again')); // 5
     const last = sink.of(plain).at(-1)!;
     expect(last.events).toBe(store.log.at(-1)!.events);
   });
@@ -507,7 +508,7 @@ describe('batches (revisions committed by one apply)', () => {
     const { sink, stream } = open();
     const id = stream.create({ key: b('a') });
     sink.clear();
-    hub.batch(() => {
+    withEventsHeld(hub, () => {
       store.put('a', '1'); // 2
       stream.requestProgress();
       store.put('a', '2'); // 3
@@ -524,7 +525,7 @@ describe('batches (revisions committed by one apply)', () => {
     const gone = stream.create({ key: b('a') });
     const kept = stream.create({ key: b('a') });
     sink.clear();
-    hub.batch(() => {
+    withEventsHeld(hub, () => {
       store.put('a', '1');
       stream.cancel(gone);
       store.put('a', '2');
@@ -540,7 +541,7 @@ describe('batches (revisions committed by one apply)', () => {
     sink.slow = true;
     store.put('a', '0'); // 2: taken by the sink, which then asks to slow down
     store.put('a', '1'); // 3: waits in the backlog
-    hub.batch(() => {
+    withEventsHeld(hub, () => {
       for (let i = 2; i < 6; i++) store.put('a', `${i}`); // 4..7: do not fit
     });
     expect(hub.metrics().slowWatchers).toBe(1);
@@ -555,7 +556,7 @@ describe('batches (revisions committed by one apply)', () => {
     const { sink, stream } = open();
     const id = stream.create({ key: b('k') });
     sink.clear();
-    hub.batch(() => {
+    withEventsHeld(hub, () => {
       for (let i = 0; i < 5; i++) store.put('k', `${i}`.repeat(10)); // 11 bytes each: two fit
     });
     expect(sink.of(id).map((r) => [r.revision, r.events.map((e) => e.kv.modRevision)])).toEqual([
@@ -571,7 +572,7 @@ describe('batches (revisions committed by one apply)', () => {
     const id = stream.create({ key: b('k') });
     sink.slow = true;
     store.put('k', 'first'); // 2: taken by the sink, which then asks to slow down
-    hub.batch(() => {
+    withEventsHeld(hub, () => {
       for (let i = 0; i < 6; i++) store.put('k', `${i}`.repeat(10)); // 3..8
     });
     expect(hub.metrics().slowWatchers).toBe(1);
@@ -585,7 +586,7 @@ describe('batches (revisions committed by one apply)', () => {
     const { store, sched, hub, open } = setup();
     const { sink, stream } = open();
     const id = stream.create({ key: b('a'), range_end: b('z') });
-    hub.batch(() => {
+    withEventsHeld(hub, () => {
       store.put('a', '1'); // 2, held
       store.jumpTo([{ put: 'b', value: 'restored' }]); // 3, not notified
       store.put('c', '2'); // 4: the hub sees the gap
