@@ -3,12 +3,15 @@
 // of them run the same process.
 //
 // V8's young generation grows to two 16 MiB semi-spaces under a burst of writes and keeps
-// them, about 24 MiB more resident memory than 4 MiB ones. 4 MiB it is: a scavenge's pause
-// grows with what survives it, and a smaller young generation keeps pauses short. Measured
-// with 4 alternating runs each (medians, 8 MiB vs 4 MiB): put at 1 client 782 vs 792 ops/s,
-// at 16 clients 4469 vs 5509, at 128 clients 14396 vs 15048; watch 270k vs 326k events/s
-// with delivery p99 23.3 vs 19.4 ms. (When a put allocated a third more, 4 MiB had been the
-// slower at 128 clients: its requests in flight did not die young enough.)
+// them, about 24 MiB more resident memory than 4 MiB ones; 8 MiB semi-spaces it is. A
+// scavenge's pause grows with what survives it, and how often scavenges come with the
+// semi-space's size: at 4 MiB a member under put at 128 clients made ~25 scavenges a second,
+// pausing 5-25 ms each on the busy machine (about a tenth of its time). Measured with 8
+// alternating runs each (medians, 8 MiB vs 4 MiB, after the key index stopped allocating a
+// tree node per new key): put at 128 clients 16.3k vs 15.0k ops/s, p99 lower in both sets of
+// runs (29.9 vs 34.3 ms, 34.3 vs 37.8); at 16 clients 5655 vs 5544; watch 273k vs 274k
+// events/s; the memory workload's largest member 152-155 vs 148-150 MiB. (Earlier, when a
+// put allocated more, 4 MiB had been the faster: its requests in flight died young enough.)
 //
 // glibc's malloc keeps freed memory by default: each thread may get an arena of its own (up
 // to 8 per core), and the thresholds for giving memory back to the kernel grow with the
@@ -36,7 +39,7 @@ export const repoRoot = ((): string => {
 export const skiffBin = path.join(repoRoot, 'bin', 'skiff');
 
 /** Node flags of a member (see above); extra flags given to `memberProcess` come after and win. */
-export const memberNodeFlags: readonly string[] = ['--max-semi-space-size=4'];
+export const memberNodeFlags: readonly string[] = ['--max-semi-space-size=8'];
 
 /** glibc malloc settings for a member (see above). */
 export const memberMallocEnv: Readonly<Record<string, string>> = {

@@ -8,7 +8,7 @@ describe('memberProcess', () => {
     const p = memberProcess(['--name=m1', '--data-dir=/tmp/x'], ['--cpu-prof'], {});
     expect(p.command).toBe(process.execPath);
     expect(p.args).toEqual([...memberNodeFlags, '--cpu-prof', skiffBin, 'store', '--name=m1', '--data-dir=/tmp/x']);
-    expect(memberNodeFlags).toContain('--max-semi-space-size=4');
+    expect(memberNodeFlags).toContain('--max-semi-space-size=8');
   });
 
   it('sets the malloc settings, and a value already in the environment wins', () => {
