@@ -33,6 +33,13 @@ import { registerServices } from './services';
 import { connectionTlsOptions, serverTlsOptions } from './tls';
 import { checkPutRequest, checkRangeRequest, checkTxnRequest, doRange, isTxnReadOnly, readOnlyTxn } from './txn';
 
+/** A proposal's result once applied, when it succeeded. */
+type Applied = Extract<ApplyResult, { ok: true }>;
+
+function toError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
 export const serverVersion = '3.4.23';
 export const clusterVersion = '3.4.0';
 
@@ -430,39 +437,56 @@ export class EtcdServer {
    * Proposes a request and waits until it is applied on this member. `auth` is the client
    * it is proposed for (its permissions are checked when applied); none for the server's own.
    */
-  async propose(r: InternalRequest, auth?: AuthInfo): Promise<Extract<ApplyResult, { ok: true }>> {
-    if (this.stopping) throw errors.ErrGRPCStopped;
+  propose(r: InternalRequest, auth?: AuthInfo): Promise<Applied> {
+    return new Promise((resolve, reject) => this.proposeThen(r, auth, (e, res) => (e !== undefined ? reject(e) : resolve(res!))));
+  }
+
+  /**
+   * propose() without a promise: `done` is called once, with the result or the failure,
+   * synchronously from the apply of the entry when it is applied (see Wait.listen); it must
+   * not throw. The put path uses it: a put is the most frequent call.
+   */
+  proposeThen(r: InternalRequest, auth: AuthInfo | undefined, done: (err: Error | undefined, res: Applied | undefined) => void): void {
+    if (this.stopping) return done(errors.ErrGRPCStopped, undefined);
     const n = ++this.seq;
     const data = encodeEnvelope(auth ? { m: this.memberId, n, r, a: auth } : { m: this.memberId, n, r });
-    if (data.byteLength > this.config.maxRequestBytes) throw errors.ErrGRPCRequestTooLarge;
-    if (this.sm.wait.size >= serverLimits.pendingProposalsMax) throw errors.ErrGRPCRequestTooManyRequests;
+    if (data.byteLength > this.config.maxRequestBytes) return done(errors.ErrGRPCRequestTooLarge, undefined);
+    if (this.sm.wait.size >= serverLimits.pendingProposalsMax) return done(errors.ErrGRPCRequestTooManyRequests, undefined);
     const deadline = Date.now() + this.requestTimeoutMs();
-    const result = this.sm.wait.register(n, deadline);
+    this.sm.wait.listen(n, deadline, (e, res) => {
+      if (e !== undefined) done(e, undefined);
+      else if (!res!.ok) {
+        this.metrics.proposalsFailed.inc();
+        done(res!.error, undefined);
+      } else done(undefined, res!);
+    });
     this.armProposalTimer(deadline);
     try {
-      // A proposal dropped for lack of a leader (an election is going on) is proposed again
-      // as soon as there is one: it never reached any log, so this cannot apply it twice.
-      for (;;) {
-        try {
-          this.raft.propose(data);
-          break;
-        } catch (e) {
-          if (!isRaftError(e, 'ERR_PROPOSAL_DROPPED')) throw e;
-          const left = deadline - Date.now();
-          if (left <= 0) throw this.raft.leader === None ? errors.ErrGRPCNoLeader : errors.ErrGRPCTimeout;
-          await this.waitForLeader(Math.min(left, 50));
-          if (this.raft.leader !== None) await new Promise((res) => setTimeout(res, 5));
-        }
-      }
-      const res = await result;
-      if (!res.ok) {
-        this.metrics.proposalsFailed.inc();
-        throw res.error;
-      }
-      return res;
+      this.raft.propose(data);
     } catch (e) {
-      this.sm.wait.fail(n, e instanceof Error ? e : new Error(String(e)));
-      throw e;
+      if (isRaftError(e, 'ERR_PROPOSAL_DROPPED')) this.proposeWhenLeader(n, data, deadline).catch((err: unknown) => this.sm.wait.fail(n, toError(err)));
+      else this.sm.wait.fail(n, toError(e));
+    }
+  }
+
+  /**
+   * A proposal dropped for lack of a leader (an election is going on) is proposed again as
+   * soon as there is one: it never reached any log, so this cannot apply it twice. Gives up
+   * when its waiter is gone (timed out, or the server stopping).
+   */
+  private async proposeWhenLeader(n: number, data: Uint8Array, deadline: number): Promise<void> {
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw this.raft.leader === None ? errors.ErrGRPCNoLeader : errors.ErrGRPCTimeout;
+      await this.waitForLeader(Math.min(left, 50));
+      if (this.raft.leader !== None) await new Promise((res) => setTimeout(res, 5));
+      if (!this.sm.wait.has(n)) return;
+      try {
+        this.raft.propose(data);
+        return;
+      } catch (e) {
+        if (!isRaftError(e, 'ERR_PROPOSAL_DROPPED')) throw e;
+      }
     }
   }
 
@@ -508,18 +532,49 @@ export class EtcdServer {
 
   async put(req: pb.PutRequest, id?: ClientIdentity): Promise<pb.PutResponse> {
     checkPutRequest(req);
-    // The most frequent call: the common case (within quota, no token) waits for nothing but
-    // its entry.
     const cost = putCost(req);
     if (!this.maintenance.withinQuota(cost)) await this.maintenance.checkQuota(cost);
     const ai = this.auth.proposerNow(id);
-    const res = await this.propose({ op: 'put', req }, ai !== null ? ai : await this.auth.proposer(id));
+    return this.putResponse(await this.propose({ op: 'put', req }, ai !== null ? ai : await this.auth.proposer(id)));
+  }
+
+  /**
+   * put() for the gRPC handler: the most frequent call. Its common case (within quota, no
+   * token to validate) makes no promise: `done` is called from the entry's apply. It must not
+   * throw.
+   */
+  putThen(req: pb.PutRequest, id: ClientIdentity | undefined, done: (err: unknown, res: pb.PutResponse | undefined) => void): void {
+    let ai: AuthInfo | undefined | null;
+    try {
+      checkPutRequest(req);
+      ai = this.maintenance.withinQuota(putCost(req)) ? this.auth.proposerNow(id) : null;
+    } catch (e) {
+      return done(e, undefined);
+    }
+    if (ai === null) {
+      this.put(req, id).then((res) => done(undefined, res), (e: unknown) => done(e, undefined));
+      return;
+    }
+    this.proposeThen({ op: 'put', req }, ai, (e, res) => {
+      if (e !== undefined) return done(e, undefined);
+      let out: pb.PutResponse;
+      try {
+        out = this.putResponse(res!);
+      } catch (err) {
+        return done(err, undefined);
+      }
+      done(undefined, out);
+    });
+  }
+
+  private putResponse(res: Applied): pb.PutResponse {
     if (res.resp.op !== 'put') throw new Error('assertion failed: put result');
     // The applier made this response for this proposal alone.
     const out = res.resp.resp;
     out.header = this.header(res.revision);
     return out;
   }
+
 
   async deleteRange(req: pb.DeleteRangeRequest, id?: ClientIdentity): Promise<pb.DeleteRangeResponse> {
     if (req.key.length === 0) throw errors.ErrGRPCEmptyKey;

@@ -1,8 +1,10 @@
 // Requests waiting for their Raft entry to be applied, by request id.
 
+/** Called once, with the result or the failure. */
+export type Settle<T> = (err: Error | undefined, value: T | undefined) => void;
+
 interface Waiter<T> {
-  resolve: (v: T) => void;
-  reject: (e: Error) => void;
+  settle: Settle<T>;
   /** When it times out (ms since the epoch); Infinity for never. */
   deadline: number;
 }
@@ -18,9 +20,18 @@ export class Wait<T> {
    * Whoever awaits it still gets the rejection.
    */
   register(id: number, deadline = Infinity): Promise<T> {
-    const p = new Promise<T>((resolve, reject) => this.waiters.set(id, { resolve, reject, deadline }));
+    const p = new Promise<T>((resolve, reject) => this.listen(id, deadline, (e, v) => (e !== undefined ? reject(e) : resolve(v as T))));
     p.catch(() => undefined);
     return p;
+  }
+
+  /**
+   * register() without a promise: `settle` is called once, synchronously from trigger(),
+   * fail() or expire() (the put path's waiter: no promise, closure or microtask per request).
+   * It must not throw.
+   */
+  listen(id: number, deadline: number, settle: Settle<T>): void {
+    this.waiters.set(id, { settle, deadline });
   }
 
   has(id: number): boolean {
@@ -31,14 +42,14 @@ export class Wait<T> {
     const w = this.waiters.get(id);
     if (!w) return;
     this.waiters.delete(id);
-    w.resolve(value);
+    w.settle(undefined, value);
   }
 
   fail(id: number, err: Error): void {
     const w = this.waiters.get(id);
     if (!w) return;
     this.waiters.delete(id);
-    w.reject(err);
+    w.settle(err, undefined);
   }
 
   failAll(err: Error): void {

@@ -49,3 +49,22 @@ test('expire fails only the waiters past their deadline, with the error of that 
   await expect(forever).resolves.toBe(7);
   expect(wait.expire(Number.MAX_SAFE_INTEGER, () => new Error('x'))).toBeUndefined();
 });
+
+test('a listener is called once, synchronously, by trigger, fail, failAll or expire; later settlements are ignored', () => {
+  const wait = new Wait<number>();
+  const calls: string[] = [];
+  const listener = (name: string) => (e: Error | undefined, v: number | undefined) => calls.push(e !== undefined ? `${name}: ${e.message}` : `${name} = ${v}`);
+  wait.listen(1, Infinity, listener('a'));
+  wait.listen(2, 100, listener('b'));
+  wait.listen(3, Infinity, listener('c'));
+  wait.listen(4, Infinity, listener('d'));
+  wait.trigger(1, 5);
+  expect(calls).toEqual(['a = 5']);
+  wait.trigger(1, 6);
+  wait.fail(1, new Error('late'));
+  expect(wait.expire(100, () => new Error('etcdserver: request timed out'))).toBeUndefined();
+  wait.fail(3, new Error('etcdserver: no leader'));
+  wait.failAll(new Error('etcdserver: server stopped'));
+  expect(calls).toEqual(['a = 5', 'b: etcdserver: request timed out', 'c: etcdserver: no leader', 'd: etcdserver: server stopped']);
+  expect(wait.size).toBe(0);
+});
