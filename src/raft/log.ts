@@ -27,9 +27,9 @@ export class Unstable {
     this.offsetInProgress = offset;
   }
 
-  /** Entries not yet handed out to be written. */
+  /** Entries not yet handed out to be written (a copy: `entries` grows in place). */
   entriesToPersist(): Entry[] {
-    return this.offsetInProgress === this.offset ? this.entries : this.entries.slice(this.offsetInProgress - this.offset);
+    return this.entries.slice(this.offsetInProgress - this.offset);
   }
 
   hasEntriesToPersist(): boolean {
@@ -83,7 +83,10 @@ export class Unstable {
   truncateAndAppend(ents: Entry[]): void {
     const after = ents[0].index;
     if (after === this.offset + this.entries.length) {
-      this.entries = this.entries.concat(ents);
+      // In place: a leader appends each proposal of a turn here, and copying the whole
+      // array each time made the turn quadratic in its proposals. Nothing outside holds
+      // this array (entriesToPersist and slice copy).
+      for (let i = 0; i < ents.length; i++) this.entries.push(ents[i]);
     } else if (after <= this.offset) {
       // Replace the unstable entries entirely; Storage's conflicting suffix is replaced on persist.
       this.offset = after;
@@ -176,7 +179,7 @@ export class RaftLog {
   }
 
   unstableEntries(): Entry[] {
-    return this.unstable.entries;
+    return this.unstable.entries.slice();
   }
 
   /** Committed entries not yet applied. None while a snapshot waits to be applied. */

@@ -156,7 +156,7 @@ export class RawNode {
     const r = this.raft;
     r.flushAppends();
     const rd: Ready = {
-      entries: r.raftLog.unstable.entriesToPersist().slice(),
+      entries: r.raftLog.unstable.entriesToPersist(),
       committedEntries: r.raftLog.nextCommittedEnts(),
       messages: r.msgs,
       messagesAfterPersist: r.msgsAfterPersist,
