@@ -55,16 +55,22 @@ export interface StreamListener {
 
 type Pending = { data: Buffer; end: boolean } | { trailers: HeaderList };
 
+/** What a stream tells its owner (server.ts's CallSink: the call itself). */
+export interface StreamSink {
+  streamData(chunk: Buffer): void;
+  streamEnd(): void;
+  /** The stream ended without a response: reset by the peer, or the connection closed. */
+  streamAbort(code: ErrorCode): void;
+  streamDrain(): void;
+}
+
 /**
- * One request/response exchange. The owner sets the `on*` callbacks; data arrives as the
- * raw payload of DATA frames (message framing is the owner's).
+ * One request/response exchange. The owner sets the sink; data arrives as the raw payload
+ * of DATA frames (message framing is the owner's).
  */
 export class ServerStream {
-  onData: ((chunk: Buffer) => void) | undefined;
-  onEnd: (() => void) | undefined;
-  /** The stream ended without a response: reset by the peer, or the connection closed. */
-  onAbort: ((code: ErrorCode) => void) | undefined;
-  onDrain: (() => void) | undefined;
+  /** Told of request data, its end, an abort and drain (server.ts's CallSink). */
+  sink: StreamSink | undefined;
 
   sendWindow: number;
   /** Receive window left, and bytes received but not yet credited back. */
@@ -93,7 +99,7 @@ export class ServerStream {
     if (end) this.conn.streamDone(this, true);
   }
 
-  /** Queues body bytes; false once the stream holds more than it should (wait for onDrain). */
+  /** Queues body bytes; false once the stream holds more than it should (wait for streamDrain). */
   sendData(data: Buffer, end = false): boolean {
     if (this.closed) return false;
     this.queue.push({ data, end });
@@ -361,8 +367,8 @@ export class Http2ServerConnection {
     const end = (flags & FLAG_END_STREAM) !== 0;
     if (end) stream.remoteEnded = true;
     stream.credit(payload.length);
-    if (data.length > 0) stream.onData?.(data);
-    if (end) stream.onEnd?.();
+    if (data.length > 0) stream.sink?.streamData(data);
+    if (end) stream.sink?.streamEnd();
   }
 
   private onHeadersFrame(flags: number, streamId: number, payload: Buffer): void {
@@ -397,7 +403,7 @@ export class Http2ServerConnection {
       if (existing.remoteEnded) return this.streamError(streamId, ErrorCode.STREAM_CLOSED);
       if (!endStream) return this.streamError(streamId, ErrorCode.PROTOCOL_ERROR);
       existing.remoteEnded = true;
-      existing.onEnd?.();
+      existing.sink?.streamEnd();
       return;
     }
     if (streamId <= this.lastStreamId) {
@@ -434,7 +440,7 @@ export class Http2ServerConnection {
     const stream = this.streams.get(streamId);
     if (stream === undefined) return;
     this.streamDone(stream, false);
-    stream.onAbort?.(payload.readUInt32BE(0) as ErrorCode);
+    stream.sink?.streamAbort(payload.readUInt32BE(0) as ErrorCode);
   }
 
   private onSettings(flags: number, streamId: number, payload: Buffer): void {
@@ -512,7 +518,7 @@ export class Http2ServerConnection {
     this.writeRst(streamId, code);
     if (stream !== undefined) {
       this.streamDone(stream, false);
-      stream.onAbort?.(code);
+      stream.sink?.streamAbort(code);
     }
   }
 
@@ -527,8 +533,8 @@ export class Http2ServerConnection {
     const done = stream.flushQueue();
     if (!done && this.sendWindow <= 0) this.blocked.add(stream);
     if (before >= STREAM_HIGH_WATER && stream.queuedBytes < STREAM_HIGH_WATER && !stream.closed) {
-      const drain = stream.onDrain;
-      if (drain !== undefined) queueMicrotask(drain);
+      const sink = stream.sink;
+      if (sink !== undefined) queueMicrotask(() => sink.streamDrain());
     }
   }
 
@@ -665,7 +671,7 @@ export class Http2ServerConnection {
     for (const s of streams) {
       s.closed = true;
       s.discard();
-      s.onAbort?.(ErrorCode.CANCEL);
+      s.sink?.streamAbort(ErrorCode.CANCEL);
     }
     if (!this.socket.destroyed) {
       // Let a pending GOAWAY go out, then make sure the socket does not linger.

@@ -12,18 +12,18 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import * as zlib from 'node:zlib';
 import type { HeaderList } from './hpack';
-import { ErrorCode, Http2ServerConnection, PREFACE } from './http2';
+import { ErrorCode, Http2ServerConnection, PREFACE, type StreamSink } from './http2';
+
+/** What a call's stream tells it: the call itself (no closures per call). */
+export type CallSink = StreamSink;
 
 /**
  * What a call reads from and writes to: an HTTP/2 stream (http2.ts's ServerStream), or
- * the JSON gateway's adapter. The server sets the on* callbacks; response bytes are
- * gRPC-framed messages.
+ * the JSON gateway's adapter. The server sets the sink; response bytes are gRPC-framed
+ * messages.
  */
 export interface CallStream {
-  onData: ((chunk: Buffer) => void) | undefined;
-  onEnd: (() => void) | undefined;
-  onAbort: ((code: ErrorCode) => void) | undefined;
-  onDrain: (() => void) | undefined;
+  sink: CallSink | undefined;
   readonly headersSent: boolean;
   sendHeaders(headers: HeaderList, end?: boolean): void;
   sendData(data: Buffer, end?: boolean): boolean;
@@ -128,8 +128,11 @@ const RESPONSE_HEADERS: HeaderList = [
  * client- and bidi-streaming ones get 'data' events, then 'end'. Streaming handlers answer
  * with write()/end(), or end the call with a status by `emit('error', statusError)`.
  * 'cancelled' is emitted when the client goes away or the deadline passes.
+ *
+ * Events as grpc-js's calls have them (on, once, off, emit), from an EventEmitter made when
+ * the first listener comes: a unary call, the most frequent kind, never makes one.
  */
-export class ServerCall extends EventEmitter {
+export class ServerCall implements CallSink {
   request: unknown = undefined;
   cancelled = false;
   private finished = false;
@@ -138,21 +141,63 @@ export class ServerCall extends EventEmitter {
   private endPending = false;
   private inbuf: Buffer | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
+  private events: EventEmitter | undefined;
+  /** Unary and server-streaming: the request message, and how many came. */
+  private received: Buffer | undefined;
+  private receivedCount = 0;
   /** Set once the request side ended (client half-closed). */
   readEnded = false;
 
   constructor(
     private readonly server: GrpcServer,
     private readonly stream: CallStream,
-    readonly method: MethodDefinition,
+    private readonly route: Route,
     readonly metadata: CallMetadata,
     private readonly socket: net.Socket,
     private readonly encoding: string | undefined,
-  ) {
-    super();
-    // A handler ends a streaming call with a status by emitting 'error' (as with grpc-js).
-    this.on('error', (e: StatusError) => this.sendStatus(e.code ?? Status.UNKNOWN, e.details ?? e.message ?? ''));
-    stream.onDrain = () => this.emit('drain');
+  ) {}
+
+  get method(): MethodDefinition {
+    return this.route.method;
+  }
+
+  on(event: string, listener: (...args: any[]) => void): this {
+    (this.events ??= new EventEmitter()).on(event, listener);
+    return this;
+  }
+
+  once(event: string, listener: (...args: any[]) => void): this {
+    (this.events ??= new EventEmitter()).once(event, listener);
+    return this;
+  }
+
+  off(event: string, listener: (...args: any[]) => void): this {
+    this.events?.off(event, listener);
+    return this;
+  }
+
+  removeListener(event: string, listener: (...args: any[]) => void): this {
+    return this.off(event, listener);
+  }
+
+  removeAllListeners(event?: string): this {
+    if (event === undefined) this.events?.removeAllListeners();
+    else this.events?.removeAllListeners(event);
+    return this;
+  }
+
+  listenerCount(event: string): number {
+    return this.events?.listenerCount(event) ?? 0;
+  }
+
+  /** 'error' ends the call with the error's status (as with grpc-js), then reaches any listeners. */
+  emit(event: string, ...args: unknown[]): boolean {
+    if (event === 'error') {
+      const e = (args[0] ?? {}) as StatusError;
+      this.sendStatus(e.code ?? Status.UNKNOWN, e.details ?? e.message ?? '');
+      if (this.listenerCount('error') === 0) return true;
+    }
+    return this.events?.emit(event, ...args) ?? false;
   }
 
   getPeer(): string {
@@ -262,35 +307,103 @@ export class ServerCall extends EventEmitter {
     this.emit('cancelled');
   }
 
-  /** Request bytes from DATA frames: split into messages by their 5-byte prefix. */
-  takeData(chunk: Buffer): Buffer[] | undefined {
-    let buf = this.inbuf === undefined ? chunk : Buffer.concat([this.inbuf, chunk]);
-    const messages: Buffer[] = [];
-    while (buf.length >= 5) {
-      const compressed = buf[0]!;
-      const length = buf.readUInt32BE(1);
+  /**
+   * Runs the handler: a streaming-request one at once (messages come as 'data' events); a
+   * unary or server-streaming one once its request message is in (streamEnd).
+   */
+  start(): void {
+    if (this.method.requestStream) this.invoke();
+  }
+
+  private invoke(): void {
+    const callback = this.method.responseStream ? undefined : unaryCallback(this);
+    try {
+      this.route.handler(this, callback);
+    } catch (e) {
+      this.sendStatus(Status.UNKNOWN, (e as Error).message);
+    }
+  }
+
+  /** CallSink: request bytes from DATA frames, split into messages by their 5-byte prefix. */
+  streamData(chunk: Buffer): void {
+    const buf = this.inbuf === undefined ? chunk : Buffer.concat([this.inbuf, chunk]);
+    let at = 0;
+    while (buf.length - at >= 5) {
+      const compressed = buf[at]!;
+      const length = buf.readUInt32BE(at + 1);
       const max = this.server.maxReceiveMessageLength;
       if (length > max) {
         this.sendStatus(Status.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${length} vs. ${max})`);
         this.stream.reset(ErrorCode.NO_ERROR);
         this.cancel();
-        return undefined;
+        return;
       }
-      if (buf.length < 5 + length) break;
-      let message = buf.subarray(5, 5 + length);
+      if (buf.length - at < 5 + length) break;
+      let message = buf.subarray(at + 5, at + 5 + length);
+      at += 5 + length;
       if (compressed === 1) {
         const inflated = this.decompress(message);
-        if (inflated === undefined) return undefined;
+        if (inflated === undefined) return;
         message = inflated;
       } else if (compressed !== 0) {
         this.sendStatus(Status.INTERNAL, 'grpc: invalid message compression flag');
-        return undefined;
+        return;
       }
-      messages.push(message);
-      buf = buf.subarray(5 + length);
+      if (this.method.requestStream) {
+        const req = this.decode(message);
+        if (req === NO_MESSAGE) return;
+        this.deliver(req);
+      } else {
+        this.received ??= message;
+        this.receivedCount++;
+      }
     }
-    this.inbuf = buf.length > 0 ? Buffer.from(buf) : undefined;
-    return messages;
+    this.inbuf = at < buf.length ? Buffer.from(buf.subarray(at)) : undefined;
+  }
+
+  /** CallSink: the client half-closed. */
+  streamEnd(): void {
+    if (this.finished) return;
+    if (this.method.requestStream) {
+      if (this.inbuf !== undefined) {
+        this.sendStatus(Status.INTERNAL, 'grpc: request ended inside a message');
+        return;
+      }
+      this.readEnded = true;
+      if (this.paused || this.backlog.length > 0) this.endPending = true;
+      else this.emit('end');
+      return;
+    }
+    // Unary and server-streaming: exactly one request message, then the handler runs.
+    if (this.receivedCount !== 1 || this.inbuf !== undefined) {
+      this.sendStatus(Status.INTERNAL, this.receivedCount > 1 ? 'grpc: too many request messages for a unary call' : 'grpc: no request message received');
+      return;
+    }
+    const req = this.decode(this.received!);
+    this.received = undefined;
+    if (req === NO_MESSAGE) return;
+    this.request = req;
+    this.readEnded = true;
+    this.invoke();
+  }
+
+  /** CallSink: whatever the code, the client is gone. */
+  streamAbort(_code: ErrorCode): void {
+    this.cancel();
+  }
+
+  /** CallSink */
+  streamDrain(): void {
+    this.emit('drain');
+  }
+
+  private decode(message: Buffer): unknown {
+    try {
+      return this.method.requestDeserialize(message);
+    } catch (e) {
+      this.sendStatus(Status.INTERNAL, `grpc: error unmarshalling request: ${(e as Error).message}`);
+      return NO_MESSAGE;
+    }
   }
 
   private decompress(message: Buffer): Buffer | undefined {
@@ -305,20 +418,10 @@ export class ServerCall extends EventEmitter {
     return undefined;
   }
 
-  get incompleteMessage(): boolean {
-    return this.inbuf !== undefined;
-  }
-
   /** Delivers a request message to a streaming handler, holding it while paused. */
-  deliver(message: unknown): void {
+  private deliver(message: unknown): void {
     if (this.paused) this.backlog.push(message);
     else this.emit('data', message);
-  }
-
-  deliverEnd(): void {
-    this.readEnded = true;
-    if (this.paused || this.backlog.length > 0) this.endPending = true;
-    else this.emit('end');
   }
 
   get isFinished(): boolean {
@@ -526,8 +629,8 @@ export class GrpcServer {
     if (encoding === 'identity') encoding = undefined;
     const route = this.routes.get(path);
     this.activeCalls++;
-    const call = new ServerCall(this, stream, route?.method ?? NO_METHOD, new CallMetadata(headers), socket, encoding);
-    stream.onAbort = () => call.cancel();
+    const call = new ServerCall(this, stream, route ?? NO_ROUTE, new CallMetadata(headers), socket, encoding);
+    stream.sink = call;
     if (route === undefined) {
       const parts = path.split('/');
       const service = parts[1] ?? '';
@@ -536,69 +639,22 @@ export class GrpcServer {
     }
     const ms = parseTimeout(timeout);
     if (ms !== undefined) call.setDeadline(ms);
-    const { method: def, handler } = route;
-    const decode = (message: Buffer): unknown => {
-      try {
-        return def.requestDeserialize(message);
-      } catch (e) {
-        call.sendStatus(Status.INTERNAL, `grpc: error unmarshalling request: ${(e as Error).message}`);
-        return NO_MESSAGE;
-      }
-    };
-    if (def.requestStream) {
-      // Client- or bidi-streaming: messages are delivered as they come.
-      const callback = def.responseStream ? undefined : unaryCallback(call);
-      stream.onData = (chunk) => {
-        const messages = call.takeData(chunk);
-        if (messages === undefined) return;
-        for (const m of messages) {
-          const req = decode(m);
-          if (req === NO_MESSAGE) return;
-          call.deliver(req);
-        }
-      };
-      stream.onEnd = () => {
-        if (call.isFinished) return;
-        if (call.incompleteMessage) {
-          call.sendStatus(Status.INTERNAL, 'grpc: request ended inside a message');
-          return;
-        }
-        call.deliverEnd();
-      };
-      invoke(call, handler, callback);
-      return;
-    }
-    // Unary and server-streaming: exactly one request message, then the handler runs.
-    const received: Buffer[] = [];
-    const onEnd = (): void => {
-      if (call.isFinished) return;
-      if (received.length !== 1 || call.incompleteMessage) {
-        call.sendStatus(Status.INTERNAL, received.length > 1 ? 'grpc: too many request messages for a unary call' : 'grpc: no request message received');
-        return;
-      }
-      const req = decode(received[0]!);
-      if (req === NO_MESSAGE) return;
-      call.request = req;
-      call.readEnded = true;
-      invoke(call, handler, def.responseStream ? undefined : unaryCallback(call));
-    };
-    stream.onData = (chunk) => {
-      const messages = call.takeData(chunk);
-      if (messages !== undefined) received.push(...messages);
-    };
-    stream.onEnd = onEnd;
-    if (endStream) onEnd();
+    call.start();
+    if (endStream) call.streamEnd();
   }
 }
 
 const NO_MESSAGE = Symbol('no message');
 
-const NO_METHOD: MethodDefinition = {
-  path: '',
-  requestStream: false,
-  responseStream: false,
-  requestDeserialize: () => undefined,
-  responseSerialize: () => Buffer.alloc(0),
+const NO_ROUTE: Route = {
+  method: {
+    path: '',
+    requestStream: false,
+    responseStream: false,
+    requestDeserialize: () => undefined,
+    responseSerialize: () => Buffer.alloc(0),
+  },
+  handler: () => undefined,
 };
 
 function unaryCallback(call: ServerCall): (error: StatusError | null, value?: unknown) => void {
@@ -611,12 +667,4 @@ function unaryCallback(call: ServerCall): (error: StatusError | null, value?: un
     call.write(value);
     call.sendStatus(Status.OK, ''); // no-op when the answer could not be encoded (INTERNAL sent)
   };
-}
-
-function invoke(call: ServerCall, handler: Handler, callback: ((error: StatusError | null, value?: unknown) => void) | undefined): void {
-  try {
-    handler(call, callback);
-  } catch (e) {
-    call.sendStatus(Status.UNKNOWN, (e as Error).message);
-  }
 }

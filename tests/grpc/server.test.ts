@@ -5,7 +5,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
-import { GrpcServer, ServerCall, Status, encodeGrpcMessage, parseTimeout } from '../../src/grpc/server';
+import type { HeaderList } from '../../src/grpc/hpack';
+import { CallMetadata, CallStream, GrpcServer, ServerCall, Status, encodeGrpcMessage, parseTimeout } from '../../src/grpc/server';
 
 type Msg = Record<string, unknown>;
 
@@ -222,6 +223,76 @@ describe('streams', () => {
       call.end();
     });
     expect(res).toEqual({ sum: 5050 });
+  });
+});
+
+describe('a call\'s events', () => {
+  function fakeCall(): { call: ServerCall; sent: HeaderList[]; ended: () => number } {
+    const sent: HeaderList[] = [];
+    let ended = 0;
+    const stream: CallStream = {
+      sink: undefined,
+      headersSent: false,
+      sendHeaders: (h) => void sent.push(h),
+      sendData: () => true,
+      sendTrailers: (t) => void sent.push(t),
+      reset: () => undefined,
+      setPaused: () => undefined,
+    };
+    const fakeServer = { callEnded: () => void ended++, maxReceiveMessageLength: 1024 } as unknown as GrpcServer;
+    const route = { method: method('Bidi', true, true), handler: () => undefined };
+    const call = new ServerCall(fakeServer, stream, route, new CallMetadata([]), new net.Socket(), undefined);
+    stream.sink = call;
+    return { call, sent, ended: () => ended };
+  }
+
+  test('listeners come and go (on, once, off, removeAllListeners) and get what is emitted', () => {
+    const { call } = fakeCall();
+    const got: string[] = [];
+    const onData = (m: Msg): void => void got.push(`data ${m.n}`);
+    expect(call.listenerCount('data')).toBe(0);
+    expect(call.emit('data', { n: 0 })).toBe(false);
+    call.on('data', onData).once('drain', () => got.push('drain'));
+    expect(call.listenerCount('data')).toBe(1);
+    call.streamData(Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), Buffer.from('{"n":1}')]));
+    call.streamDrain();
+    call.streamDrain();
+    call.off('data', onData);
+    call.streamData(Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), Buffer.from('{"n":2}')]));
+    call.on('end', () => got.push('end'));
+    call.removeAllListeners('end');
+    call.streamEnd();
+    expect(got).toEqual(['data 1', 'drain']);
+  });
+
+  test('error ends the call with its status once, then reaches the listeners; without any it is no exception', () => {
+    const a = fakeCall();
+    const seen: unknown[] = [];
+    a.call.on('error', (e) => seen.push(e));
+    expect(a.call.emit('error', { code: Status.FAILED_PRECONDITION, details: 'asked to fail' })).toBe(true);
+    expect(seen).toEqual([{ code: Status.FAILED_PRECONDITION, details: 'asked to fail' }]);
+    expect(a.sent).toEqual([
+      [
+        [':status', '200'],
+        ['content-type', 'application/grpc'],
+        ['grpc-status', '9'],
+        ['grpc-message', 'asked to fail'],
+      ],
+    ]);
+    expect(a.ended()).toBe(1);
+    const b = fakeCall();
+    expect(b.call.emit('error', { message: 'boom' })).toBe(true);
+    expect(b.sent[0]).toContainEqual(['grpc-status', String(Status.UNKNOWN)]);
+    expect(b.sent[0]).toContainEqual(['grpc-message', 'boom']);
+  });
+
+  test('an abort cancels the call: cancelled is emitted once', () => {
+    const { call, ended } = fakeCall();
+    let cancelled = 0;
+    call.on('cancelled', () => cancelled++);
+    call.streamAbort(8);
+    call.streamAbort(8);
+    expect([cancelled, call.cancelled, ended()]).toEqual([1, true, 1]);
   });
 });
 

@@ -18,7 +18,7 @@ import type * as net from 'node:net';
 import * as protobuf from 'protobufjs';
 import type { HeaderList } from '../../grpc/hpack';
 import { ErrorCode } from '../../grpc/http2';
-import { type CallStream, type GrpcServer, Status } from '../../grpc/server';
+import { type CallSink, type CallStream, type GrpcServer, Status } from '../../grpc/server';
 import { etcdProtoRoot } from '../grpc-codec';
 
 interface Route {
@@ -165,10 +165,7 @@ export class Gateway {
 
 /** One HTTP request run as a gRPC call. */
 class GatewayCall implements CallStream {
-  onData: ((chunk: Buffer) => void) | undefined;
-  onEnd: (() => void) | undefined;
-  onAbort: ((code: ErrorCode) => void) | undefined;
-  onDrain: (() => void) | undefined;
+  sink: CallSink | undefined;
   headersSent = false;
   private done = false;
   private unary: Buffer | undefined;
@@ -198,10 +195,10 @@ class GatewayCall implements CallStream {
     this.res.on('close', () => {
       if (!this.done) {
         this.done = true;
-        this.onAbort?.(ErrorCode.CANCEL);
+        this.sink?.streamAbort(ErrorCode.CANCEL);
       }
     });
-    this.res.on('drain', () => this.onDrain?.());
+    this.res.on('drain', () => this.sink?.streamDrain());
     this.server.handleStream(this.req.socket as net.Socket, this, headers, false);
     if (this.route.requestStream) this.readStream();
     else this.readWhole();
@@ -229,7 +226,7 @@ class GatewayCall implements CallStream {
         this.fail(Status.INVALID_ARGUMENT, (e as Error).message);
         return;
       }
-      this.onEnd?.();
+      this.sink?.streamEnd();
     });
   }
 
@@ -245,7 +242,7 @@ class GatewayCall implements CallStream {
       }
     });
     this.req.on('end', () => {
-      if (!this.done) this.onEnd?.();
+      if (!this.done) this.sink?.streamEnd();
     });
   }
 
@@ -258,7 +255,7 @@ class GatewayCall implements CallStream {
     framed[0] = 0;
     framed.writeUInt32BE(bytes.length, 1);
     framed.set(bytes, 5);
-    this.onData?.(framed);
+    this.sink?.streamData(framed);
   }
 
   // ---- CallStream: what the call writes ----
@@ -333,7 +330,7 @@ class GatewayCall implements CallStream {
     this.res.writeHead(httpStatus, { 'Content-Type': 'application/json', 'Content-Length': body.length });
     this.res.end(body);
     // The call may still be running (a JSON error in a stream): end it.
-    this.onAbort?.(ErrorCode.CANCEL);
+    this.sink?.streamAbort(ErrorCode.CANCEL);
   }
 }
 
