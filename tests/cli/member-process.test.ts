@@ -9,6 +9,7 @@ describe('memberProcess', () => {
     expect(p.command).toBe(process.execPath);
     expect(p.args).toEqual([...memberNodeFlags, '--cpu-prof', skiffBin, 'store', '--name=m1', '--data-dir=/tmp/x']);
     expect(memberNodeFlags).toContain('--max-semi-space-size=8');
+    expect(memberNodeFlags).toContain('--single-threaded-gc');
   });
 
   it('sets the malloc settings, and a value already in the environment wins', () => {
