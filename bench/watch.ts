@@ -49,6 +49,7 @@ export async function runWatch(ctx: RunContext): Promise<Measurement> {
   const ackRevision = new Float64Array(puts);
   const delivery = new LatencyRecorder();
   let eventsTotal = 0;
+  let eventResponses = 0;
   let lastEventMs = 0;
 
   const watchPool = new ConnectionPool(ctx.endpoints, p.watchConnections);
@@ -94,6 +95,7 @@ export async function runWatch(ctx: RunContext): Promise<Measurement> {
                 if (seq < puts) delivery.add(now - sentMs[seq]);
               }
               eventsTotal += r.events.length;
+              eventResponses++;
               lastEventMs = now;
             },
             onClose: (err) => {
@@ -174,6 +176,7 @@ export async function runWatch(ctx: RunContext): Promise<Measurement> {
         putLatencyMsP50: putP50,
         putLatencyMsP99: putP99,
         eventsPerSec: eventsTotal / durationSec,
+        eventsPerResponse: eventResponses > 0 ? eventsTotal / eventResponses : 0,
       },
       checks,
     );
