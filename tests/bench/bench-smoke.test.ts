@@ -49,6 +49,9 @@ describe('npm run bench -- --quick', () => {
       const watch = byCase('watch')[s];
       expect(watch.extra.putsAcked).toBe(r.params.watchPuts);
       expect(watch.ops).toBe(r.params.watchPuts * r.params.watchers);
+      // A response holds at least one event and at most every put.
+      expect(watch.extra.eventsPerResponse).toBeGreaterThanOrEqual(1);
+      expect(watch.extra.eventsPerResponse).toBeLessThanOrEqual(r.params.watchPuts);
       const fo = byCase('failover')[s];
       expect(fo.extra.recoveryMs).toBeGreaterThan(0);
       expect(fo.extra.missingAckedPuts).toBe(0);
