@@ -8,6 +8,7 @@
 //   npm run bench -- --out DIR           write the results file and chart to DIR (default bench/results)
 //   npm run bench -- --no-save           write no results file
 //   npm run bench -- --profile DIR       a V8 CPU profile of every skiff member in DIR (node --cpu-prof)
+//   npm run bench -- --cold              no warm-up load: every level measured from its first request
 //
 // Progress goes to stderr; the table (or the JSON) to stdout.
 
@@ -27,12 +28,14 @@ export interface CliOptions {
   profileDir?: string;
   /** --clients: only these client levels of put and range. */
   clientLevels?: number[];
+  /** --cold: no warm-up load (BenchParams.warmupOps). */
+  cold: boolean;
 }
 
-const usage = `usage: npm run bench -- [--quick] [--workloads ${workloadNames.join(',')}] [--runs N] [--json] [--out DIR | --no-save] [--profile DIR] [--clients 1,16,128]`;
+const usage = `usage: npm run bench -- [--quick] [--workloads ${workloadNames.join(',')}] [--runs N] [--json] [--out DIR | --no-save] [--profile DIR] [--clients 1,16,128] [--cold]`;
 
 export function parseArgs(argv: readonly string[]): CliOptions {
-  const o: CliOptions = { quick: false, workloads: [...workloadNames], runs: 1, json: false, outDir: resultsDir };
+  const o: CliOptions = { quick: false, workloads: [...workloadNames], runs: 1, json: false, outDir: resultsDir, cold: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].includes('=') ? [argv[i].slice(0, argv[i].indexOf('=')), argv[i].slice(argv[i].indexOf('=') + 1)] : [argv[i], undefined];
     const value = (): string => {
@@ -46,6 +49,9 @@ export function parseArgs(argv: readonly string[]): CliOptions {
         break;
       case '--json':
         o.json = true;
+        break;
+      case '--cold':
+        o.cold = true;
         break;
       case '--workloads': {
         const ws = value()
@@ -107,7 +113,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const result = await runBench({ quick: opts.quick, workloads: opts.workloads, runs: opts.runs, log: (line) => process.stderr.write(`${line}\n`), profileDir: opts.profileDir, ...(opts.clientLevels ? { clientLevels: opts.clientLevels } : {}) });
+  const result = await runBench({ quick: opts.quick, workloads: opts.workloads, runs: opts.runs, log: (line) => process.stderr.write(`${line}\n`), profileDir: opts.profileDir, cold: opts.cold, ...(opts.clientLevels ? { clientLevels: opts.clientLevels } : {}) });
   process.stdout.write(`${opts.json ? toJson(result) : formatTable(result)}\n`);
   if (opts.outDir !== undefined) {
     const files = writeResults(result, opts.outDir);

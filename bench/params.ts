@@ -32,8 +32,18 @@ export interface BenchParams {
   /** Operations per level (etcd benchmark --total); a level also stops at levelDurationMaxSec. */
   levelOpsTotal: number;
   levelDurationMaxSec: number;
-  /** Unmeasured operations per connection before a level starts (connections up, code warm). */
+  /** Unmeasured operations per connection before a level starts (every connection up and used). */
   warmupOpsPerConnection: number;
+  /**
+   * Then the level's own load, unmeasured, for warmupOps operations or warmupMaxSec, whichever
+   * ends first: both systems are measured in their steady state. skiff runs on V8, which
+   * compiles a hot path with its optimizing compiler only after thousands of calls; measured
+   * from the first request, a level of ~10 s at 128 clients spent a sixth of its time on
+   * compilation and cold code (put: 9.7k ops/s from cold, 13.1k after 8k puts; etcd 8.0k
+   * either way).
+   */
+  warmupOps: number;
+  warmupMaxSec: number;
   /** Start fresh clusters for every client level (full), or once per workload (quick, to stay within CI time). */
   freshClusterPerLevel: boolean;
 
@@ -41,6 +51,8 @@ export interface BenchParams {
   watchConnections: number;
   watchWriters: number;
   watchPuts: number;
+  /** Puts of a warm-up round before the measured one (its own watchers and prefix, unmeasured). */
+  watchWarmupPuts: number;
   /** The writers stop after this long even when they have not written watchPuts. */
   watchWriteMaxSec: number;
   /** After the last put is acknowledged, how long the watchers may take to receive everything. */
@@ -89,11 +101,14 @@ const full: BenchParams = {
   levelOpsTotal: 100_000,
   levelDurationMaxSec: 30,
   warmupOpsPerConnection: 20,
+  warmupOps: 10_000,
+  warmupMaxSec: 3,
   freshClusterPerLevel: true,
   watchers: 100,
   watchConnections: 4,
   watchWriters: 16,
   watchPuts: 20_000,
+  watchWarmupPuts: 4_000,
   watchWriteMaxSec: 120,
   watchDrainMaxSec: 60,
   failoverWriters: 16,
@@ -116,8 +131,11 @@ const quick: BenchParams = {
   levelOpsTotal: 2_000,
   levelDurationMaxSec: 0.5,
   warmupOpsPerConnection: 5,
+  warmupOps: 200,
+  warmupMaxSec: 0.5,
   freshClusterPerLevel: false,
   watchPuts: 400,
+  watchWarmupPuts: 100,
   watchWriteMaxSec: 10,
   watchDrainMaxSec: 15,
   failoverBeforeKillSec: 0.5,

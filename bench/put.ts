@@ -6,7 +6,7 @@ import { ConnectionPool, methods } from './grpc-client';
 import type { CaseName } from './params';
 import { CpuMeter } from './proc-stats';
 import { encodePut } from './wire';
-import { benchValue, Measurement, measurement, memberPids, RunContext, runClosedLoop, warmUp } from './workload';
+import { benchValue, Measurement, measurement, memberPids, RunContext, runClosedLoop, warmUpLevel } from './workload';
 
 /** etcd benchmark's key: binary.PutVarint (zigzag) of n into a zeroed keyBytes buffer. */
 export function benchKey(n: number, keyBytes: number): Buffer {
@@ -41,7 +41,9 @@ export async function runPut(ctx: RunContext, clients: number, caseName: CaseNam
   const pick = keyPicker(p.putKeySpaceSize, p.putSequentialKeys);
   const pool = new ConnectionPool(ctx.endpoints, p.connections);
   try {
-    await warmUp(pool, p.warmupOpsPerConnection, (conn, i) => conn.unary(methods.put, encodePut(benchKey(i % p.putKeySpaceSize, p.putKeyBytes), value)));
+    // The warm-up writes keys of the same space, picked with another seed.
+    const warmPick = keyPicker(p.putKeySpaceSize, p.putSequentialKeys, 0x85ebca6b);
+    await warmUpLevel(pool, p, clients, (conn, i) => conn.unary(methods.put, encodePut(benchKey(warmPick(i), p.putKeyBytes), value)));
     const meter = new CpuMeter(memberPids(ctx.cluster));
     meter.start();
     const r = await runClosedLoop({

@@ -5,7 +5,7 @@
 import { Connection, ConnectionPool, methods } from './grpc-client';
 import { CpuMeter } from './proc-stats';
 import { decodeRangeResponse, encodePut, encodeRange } from './wire';
-import { benchValue, Measurement, measurement, memberPids, RunContext, runClosedLoop, warmUp } from './workload';
+import { benchValue, Measurement, measurement, memberPids, RunContext, runClosedLoop, warmUpLevel } from './workload';
 
 export const rangeKey = Buffer.from('bench-range-key');
 
@@ -22,8 +22,8 @@ export async function runRange(ctx: RunContext, clients: number, consistency: 'l
       // The answer must hold the key: a cheap look at the bytes, not a full decode per call.
       if (msg.length < p.valueBytes) wrongAnswers++;
     };
-    await warmUp(pool, p.warmupOpsPerConnection, (conn) => op(conn));
-    // Serializable reads on followers may lag the put above: warmUp's reads settle that,
+    await warmUpLevel(pool, p, clients, (conn) => op(conn));
+    // Serializable reads on followers may lag the put above: the warm-up's reads settle that,
     // and one full decode per connection checks the answer's shape.
     let wrongShapes = 0;
     for (const conn of pool.conns) {

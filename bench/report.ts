@@ -24,10 +24,16 @@ function shortCommit(r: BenchResult): string {
   return `${r.machine.skiffCommit.slice(0, 7)}${r.machine.skiffDirty ? '+dirty' : ''}`;
 }
 
+/** How each level started: after a warm-up load, or cold (--cold; results from before warm-ups have no warmupOps). */
+function warmth(r: BenchResult): string {
+  const ops = r.params.warmupOps ?? 0;
+  return ops > 0 ? `warmed up (${ops} ops or ${r.params.warmupMaxSec} s per level, ${r.params.watchWarmupPuts} puts before watch)` : 'cold (no warm-up load)';
+}
+
 export function headline(r: BenchResult): string {
   const m = r.machine;
   return (
-    `skiff ${m.skiffVersion} (${shortCommit(r)}) vs etcd ${m.etcdVersion} — ${r.mode} run, ${r.runs} run${r.runs > 1 ? 's (medians)' : ''}, ${r.date}\n` +
+    `skiff ${m.skiffVersion} (${shortCommit(r)}) vs etcd ${m.etcdVersion} — ${r.mode} run, ${r.runs} run${r.runs > 1 ? 's (medians)' : ''}, ${warmth(r)}, ${r.date}\n` +
     `${m.cores} cores ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Node ${m.node}, load ${m.loadAverageStart.map((x) => x.toFixed(2)).join(' ')} -> ${m.loadAverageEnd.map((x) => x.toFixed(2)).join(' ')}`
   );
 }

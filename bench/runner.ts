@@ -41,6 +41,8 @@ export interface BenchOptions {
   profileDir?: string;
   /** Only these client levels of the put and range workloads (default: all of the mode's). */
   clientLevels?: readonly number[];
+  /** No warm-up load before a level or the watch round: measured from the first request. */
+  cold?: boolean;
 }
 
 /** The figures compared between the systems (medians over runs). */
@@ -264,7 +266,11 @@ function ratioFigures(s: Figures, e: Figures): Figures {
 
 export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const base = benchParams(opts.quick ? 'quick' : 'full');
-  const params: BenchParams = opts.clientLevels ? { ...base, clientLevels: opts.clientLevels } : base;
+  const params: BenchParams = {
+    ...base,
+    ...(opts.clientLevels ? { clientLevels: opts.clientLevels } : {}),
+    ...(opts.cold === true ? { warmupOps: 0, watchWarmupPuts: 0 } : {}),
+  };
   const startedMs = Date.now();
   const machine = machineInfo();
   const units = plan(params, opts.workloads);

@@ -1,5 +1,6 @@
 // The watch workload: W watchers on one prefix, each on its own Watch stream, spread over a
-// few connections; P puts of distinct keys under the prefix from 16 writers. It measures
+// few connections; P puts of distinct keys under the prefix from 16 writers. A shorter round
+// of the same on another prefix comes first, unmeasured (see BenchParams.warmupOps). It measures
 // puts/s, events delivered/s over all watchers, the delivery latency of each event (from the
 // moment its put was sent to the moment a watcher received it), and checks that every
 // watcher received every acknowledged put exactly once, in revision order, with the
@@ -13,11 +14,13 @@ import { decodeHeaderRevision, decodeWatchResponse, encodePut, encodeWatchCreate
 import { benchValue, Check, Measurement, measurement, memberPids, RunContext, runClosedLoop, sleep } from './workload';
 
 export const watchPrefix = '/bench/watch/';
+/** The warm-up round's prefix: outside watchPrefix. */
+export const watchWarmupPrefix = '/bench/watch-warmup/';
 /** Digits of the sequence number at the end of every key. */
 const seqDigits = 8;
 
-function watchKey(seq: number): Buffer {
-  return Buffer.from(watchPrefix + String(seq).padStart(seqDigits, '0'));
+function watchKey(prefix: string, seq: number): Buffer {
+  return Buffer.from(prefix + String(seq).padStart(seqDigits, '0'));
 }
 
 /** The sequence number at the end of a key in msg[start, end). */
@@ -42,9 +45,23 @@ interface WatcherState {
 
 export async function runWatch(ctx: RunContext): Promise<Measurement> {
   const p = ctx.params;
-  const puts = p.watchPuts;
+  const watchPool = new ConnectionPool(ctx.endpoints, p.watchConnections);
+  const writePool = new ConnectionPool(ctx.endpoints, p.connections);
+  try {
+    await Promise.all([watchPool.connectAll(), writePool.connectAll()]);
+    if (p.watchWarmupPuts > 0) await watchRound(ctx, watchPool, writePool, watchWarmupPrefix, p.watchWarmupPuts);
+    return await watchRound(ctx, watchPool, writePool, watchPrefix, p.watchPuts);
+  } finally {
+    watchPool.close();
+    writePool.close();
+  }
+}
+
+/** One round: watchers on `prefixText` created, `puts` puts under it, every event received. */
+async function watchRound(ctx: RunContext, watchPool: ConnectionPool, writePool: ConnectionPool, prefixText: string, puts: number): Promise<Measurement> {
+  const p = ctx.params;
   const value = benchValue(p.valueBytes);
-  const prefix = Buffer.from(watchPrefix);
+  const prefix = Buffer.from(prefixText);
   const sentMs = new Float64Array(puts);
   const ackRevision = new Float64Array(puts);
   const delivery = new LatencyRecorder();
@@ -52,11 +69,8 @@ export async function runWatch(ctx: RunContext): Promise<Measurement> {
   let eventResponses = 0;
   let lastEventMs = 0;
 
-  const watchPool = new ConnectionPool(ctx.endpoints, p.watchConnections);
-  const writePool = new ConnectionPool(ctx.endpoints, p.connections);
   const watchers: WatcherState[] = [];
   try {
-    await Promise.all([watchPool.connectAll(), writePool.connectAll()]);
     const createdAll: Promise<void>[] = [];
     for (let w = 0; w < p.watchers; w++) {
       const st: WatcherState = {
@@ -119,7 +133,7 @@ export async function runWatch(ctx: RunContext): Promise<Measurement> {
       durationMaxSec: p.watchWriteMaxSec,
       op: async (conn, i) => {
         sentMs[i] = performance.now();
-        ackRevision[i] = decodeHeaderRevision(await conn.unary(methods.put, encodePut(watchKey(i), value)));
+        ackRevision[i] = decodeHeaderRevision(await conn.unary(methods.put, encodePut(watchKey(prefixText, i), value)));
       },
     });
     const acked = w.ops;
@@ -182,7 +196,5 @@ export async function runWatch(ctx: RunContext): Promise<Measurement> {
     );
   } finally {
     for (const s of watchers) s.stream?.cancel();
-    watchPool.close();
-    writePool.close();
   }
 }

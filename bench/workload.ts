@@ -166,6 +166,16 @@ export async function warmUp(pool: ConnectionPool, perConnection: number, op: (c
   );
 }
 
+/**
+ * The level's own load, unmeasured, before it is measured (BenchParams.warmupOps): the
+ * connections' first requests and then warmupOps operations or warmupMaxSec at the level's
+ * concurrency.
+ */
+export async function warmUpLevel(pool: ConnectionPool, p: BenchParams, clients: number, op: (conn: Connection, i: number) => Promise<unknown>): Promise<void> {
+  await warmUp(pool, p.warmupOpsPerConnection, op);
+  if (p.warmupOps > 0) await runClosedLoop({ pool, clients, opsTotal: p.warmupOps, durationMaxSec: p.warmupMaxSec, op });
+}
+
 /** Builds the measurement from a closed loop's result and the CPU used meanwhile. */
 export function measurement(
   base: { case: CaseName; system: StoreKind; clients: number; connections: number },

@@ -1,6 +1,8 @@
 // The people's table: per-run ratios pair run i of skiff with run i of etcd.
 
-import { formatTable, perRunRatios } from '../../bench/report';
+import { parseArgs } from '../../bench/main';
+import { benchParams } from '../../bench/params';
+import { formatTable, headline, perRunRatios } from '../../bench/report';
 import type { BenchResult, CaseResult, SystemSummary } from '../../bench/runner';
 import type { Measurement } from '../../bench/workload';
 import type { StoreKind } from '../helpers/cluster';
@@ -100,5 +102,13 @@ describe('bench report', () => {
     const table = formatTable(result([one], 1));
     expect(table).not.toContain('per run:');
     expect(table).not.toContain('the ratio is of the medians');
+  });
+
+  test('the headline says whether the levels were warmed up; --cold measures from the first request', () => {
+    const warm = { ...result([c], 1), params: benchParams('full') };
+    expect(headline(warm)).toContain('warmed up (10000 ops or 3 s per level, 4000 puts before watch)');
+    expect(headline({ ...warm, params: { ...warm.params, warmupOps: 0, watchWarmupPuts: 0 } })).toContain('cold (no warm-up load)');
+    expect(parseArgs([]).cold).toBe(false);
+    expect(parseArgs(['--cold', '--workloads', 'put']).cold).toBe(true);
   });
 });
