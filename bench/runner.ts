@@ -264,13 +264,17 @@ function ratioFigures(s: Figures, e: Figures): Figures {
   };
 }
 
-export async function runBench(opts: BenchOptions): Promise<BenchResult> {
-  const base = benchParams(opts.quick ? 'quick' : 'full');
-  const params: BenchParams = {
-    ...base,
+/** The parameters of a run: the mode's, with the options' client levels and --cold applied. */
+export function runParams(opts: Pick<BenchOptions, 'quick' | 'clientLevels' | 'cold'>): BenchParams {
+  return {
+    ...benchParams(opts.quick ? 'quick' : 'full'),
     ...(opts.clientLevels ? { clientLevels: opts.clientLevels } : {}),
     ...(opts.cold === true ? { warmupOps: 0, watchWarmupPuts: 0 } : {}),
   };
+}
+
+export async function runBench(opts: BenchOptions): Promise<BenchResult> {
+  const params = runParams(opts);
   const startedMs = Date.now();
   const machine = machineInfo();
   const units = plan(params, opts.workloads);

@@ -49,7 +49,11 @@ export async function runWatch(ctx: RunContext): Promise<Measurement> {
   const writePool = new ConnectionPool(ctx.endpoints, p.connections);
   try {
     await Promise.all([watchPool.connectAll(), writePool.connectAll()]);
-    if (p.watchWarmupPuts > 0) await watchRound(ctx, watchPool, writePool, watchWarmupPrefix, p.watchWarmupPuts);
+    if (p.watchWarmupPuts > 0) {
+      const warm = await watchRound(ctx, watchPool, writePool, watchWarmupPrefix, p.watchWarmupPuts);
+      // Unmeasured, but a failed check there is worth knowing of: the measured round's checks decide.
+      for (const c of warm.checks) if (!c.ok) ctx.log(`watch warm-up round: ${c.name} failed: ${c.detail}`);
+    }
     return await watchRound(ctx, watchPool, writePool, watchPrefix, p.watchPuts);
   } finally {
     watchPool.close();

@@ -3,7 +3,7 @@
 import { parseArgs } from '../../bench/main';
 import { benchParams } from '../../bench/params';
 import { formatTable, headline, perRunRatios } from '../../bench/report';
-import type { BenchResult, CaseResult, SystemSummary } from '../../bench/runner';
+import { runParams, type BenchResult, type CaseResult, type SystemSummary } from '../../bench/runner';
 import type { Measurement } from '../../bench/workload';
 import type { StoreKind } from '../helpers/cluster';
 
@@ -110,5 +110,10 @@ describe('bench report', () => {
     expect(headline({ ...warm, params: { ...warm.params, warmupOps: 0, watchWarmupPuts: 0 } })).toContain('cold (no warm-up load)');
     expect(parseArgs([]).cold).toBe(false);
     expect(parseArgs(['--cold', '--workloads', 'put']).cold).toBe(true);
+    // --cold drops the warm-up load, and only it; the connections' first requests stay.
+    const cold = runParams({ quick: false, cold: true, clientLevels: [1] });
+    expect(cold).toEqual({ ...benchParams('full'), clientLevels: [1], warmupOps: 0, watchWarmupPuts: 0 });
+    expect(cold.warmupOpsPerConnection).toBeGreaterThan(0);
+    expect(runParams({ quick: true }).warmupOps).toBe(benchParams('quick').warmupOps);
   });
 });
