@@ -56,6 +56,15 @@ export interface RaftConfig {
    * Ready was persisted.
    */
   asyncStorageWrites?: boolean;
+  /**
+   * A commit index that advanced reaches an up-to-date follower with the next MsgApp or
+   * heartbeat instead of an empty MsgApp of its own, sent now. The caller sends what is
+   * still owed with flushCommit() shortly after (commitFlushPending() tells when it must).
+   * A follower whose forwarded proposals just committed is told at once: its client waits
+   * for it. With one writer, the commit of its last put then travels with its next put,
+   * and the followers are not woken twice per write. Default false: at once, as etcd.
+   */
+  lazyCommit?: boolean;
 }
 
 export const raftDefaults = Object.freeze({
@@ -148,6 +157,11 @@ export class Raft {
   private readonly batchAppends: boolean;
   /** Proposals were appended since the last flushAppends() (batchAppends only). */
   private appendsPending = false;
+  private readonly lazyCommit: boolean;
+  /** Followers owed the current commit index (lazyCommit only). */
+  private readonly commitOwed = new Set<NodeId>();
+  /** The last index of the proposals each follower forwarded that may not be committed yet (lazyCommit only). */
+  private readonly forwardedUpTo = new Map<NodeId, number>();
   /** The MsgProp this follower forwarded last and its payload bytes (batchAppends only). */
   private lastForward: { m: Message; bytes: number } | undefined;
   private readonly random: Random;
@@ -169,6 +183,7 @@ export class Raft {
     this.uncommittedBytesMax = c.uncommittedBytesMax ?? raftDefaults.uncommittedBytesMax;
     this.disableProposalForwarding = c.disableProposalForwarding ?? false;
     this.batchAppends = c.batchAppends ?? false;
+    this.lazyCommit = c.lazyCommit ?? false;
     this.readOnly = new ReadOnly(c.readOnlyOption ?? 'safe');
     assert(!(this.readOnly.option === 'leaseBased' && !this.checkQuorum), 'CheckQuorum must be enabled when ReadOnlyOption is leaseBased');
     this.raftLog = new RaftLog(c.storage, c.committedBytesPerReadyMax ?? raftDefaults.committedBytesPerReadyMax, !c.asyncStorageWrites);
@@ -234,6 +249,7 @@ export class Raft {
     if (prevTerm === undefined || ents === undefined) return this.maybeSendSnapshot(to);
     if (ents.length === 0 && !sendIfEmpty) return false;
     this.send(message({ type: 'MsgApp', to, index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.raftLog.committed }));
+    this.commitOwed.delete(to);
     pr.sentEntries(ents.length, ents.length > 0 ? ents[ents.length - 1].index : prevIndex, payloadSizeBytes(ents));
     return true;
   }
@@ -263,6 +279,7 @@ export class Raft {
     const pr = this.trk.progress.get(to)!;
     const commit = Math.min(pr.match, this.raftLog.committed);
     this.send(message({ type: 'MsgHeartbeat', to, commit, context }));
+    if (commit === this.raftLog.committed) this.commitOwed.delete(to);
   }
 
   private forEachPeer(f: (id: NodeId) => void): void {
@@ -271,6 +288,42 @@ export class Raft {
 
   bcastAppend(): void {
     this.forEachPeer((id) => this.sendAppend(id));
+  }
+
+  /** Tells the followers of a commit index that just advanced (see RaftConfig.lazyCommit). */
+  private bcastCommit(): void {
+    if (!this.lazyCommit) {
+      this.bcastAppend();
+      return;
+    }
+    const committed = this.raftLog.committed;
+    const last = this.raftLog.lastIndex();
+    this.forEachPeer((id) => {
+      const pr = this.trk.progress.get(id)!;
+      const forwarded = this.forwardedUpTo.get(id);
+      if (forwarded !== undefined && forwarded <= committed) {
+        this.forwardedUpTo.delete(id);
+      } else if (pr.state === ProgressState.Replicate && pr.next > last) {
+        // It has every entry already: the commit index is all a MsgApp would carry now.
+        this.commitOwed.add(id);
+        return;
+      }
+      this.sendAppend(id);
+    });
+  }
+
+  /** Whether followers are owed a commit index (lazyCommit): call flushCommit() soon. */
+  commitFlushPending(): boolean {
+    return this.commitOwed.size > 0;
+  }
+
+  /** Sends the commit index to the followers that are owed it (lazyCommit). */
+  flushCommit(): void {
+    if (this.state !== StateType.Leader) {
+      this.commitOwed.clear();
+      return;
+    }
+    for (const id of [...this.commitOwed]) if (!this.maybeSendAppend(id, true)) this.commitOwed.delete(id);
   }
 
   /**
@@ -305,7 +358,7 @@ export class Raft {
     if (!pr) return;
     if (pr.maybeUpdate(index) && this.maybeCommit()) {
       this.releasePendingReadIndexMessages();
-      this.bcastAppend();
+      this.bcastCommit();
     }
   }
 
@@ -338,6 +391,8 @@ export class Raft {
 
   private reset(term: number): void {
     this.appendsPending = false;
+    this.commitOwed.clear();
+    this.forwardedUpTo.clear();
     if (this.term !== term) {
       this.term = term;
       this.vote = None;
@@ -669,7 +724,7 @@ export class Raft {
           }
           if (this.maybeCommit()) {
             this.releasePendingReadIndexMessages();
-            this.bcastAppend();
+            this.bcastCommit();
           } else if (oldPaused) {
             this.sendAppend(m.from);
           }
@@ -757,6 +812,7 @@ export class Raft {
       }
     }
     if (!this.appendEntry(entries)) throw new RaftError('ERR_PROPOSAL_DROPPED', 'too many uncommitted entries');
+    if (this.lazyCommit && m.from !== this.id && m.from !== None) this.forwardedUpTo.set(m.from, this.raftLog.lastIndex());
     if (this.batchAppends) this.appendsPending = true;
     else this.bcastAppend();
   }
@@ -984,7 +1040,7 @@ export class Raft {
     // peers about the latest state.
     if (this.maybeCommit()) {
       this.releasePendingReadIndexMessages();
-      this.bcastAppend();
+      this.bcastCommit();
     } else {
       this.forEachPeer((id) => {
         this.maybeSendAppend(id, false);

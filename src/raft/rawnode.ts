@@ -62,6 +62,16 @@ export class RawNode {
     this.raft.tick();
   }
 
+  /** Whether followers are owed the commit index (RaftConfig.lazyCommit): call flushCommit() soon. */
+  commitFlushPending(): boolean {
+    return this.raft.commitFlushPending();
+  }
+
+  /** Sends the commit index to the followers owed it; the messages come with the next Ready. */
+  flushCommit(): void {
+    this.raft.flushCommit();
+  }
+
   /** Starts an election now (pre-vote first, when enabled). */
   campaign(): void {
     this.raft.step(message({ type: 'MsgHup' }));

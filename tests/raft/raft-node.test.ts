@@ -205,6 +205,25 @@ describe.each([
     for (const m of members.values()) expect(m.sm.items).toEqual(expected);
   });
 
+  test('followers hear of a commit within milliseconds when no heartbeat or later append carries it (lazyCommit)', async () => {
+    // Ticks of 1 s: a heartbeat comes too seldom to be what tells the followers.
+    for (const id of ids) await startMember(id, 1000, 1000);
+    const first = members.get(1)!.node;
+    // A member campaigns only once the configuration it started with is applied.
+    await waitFor(() => first.applied > 0 && first.applied >= first.rn.raft.raftLog.committed);
+    first.rn.campaign();
+    first.tick();
+    await waitFor(() => leader() !== undefined);
+    const l = leader()!;
+    for (let i = 0; i < 5; i++) {
+      await proposeOnLeader(`c${i}`);
+      await waitFor(() => l.sm.items.length === i + 1);
+      const t0 = Date.now();
+      await waitFor(() => [...members.values()].every((m) => m.sm.items.length === i + 1), 900);
+      expect(Date.now() - t0).toBeLessThan(300);
+    }
+  });
+
   test('a member restarts from its disk with nothing lost', async () => {
     for (const id of ids) await startMember(id);
     await waitFor(() => leader() !== undefined);

@@ -66,6 +66,8 @@ export interface SimParams {
   readonly batchAppends: boolean;
   /** Readies taken while earlier ones' writes are in flight (RaftConfig.asyncStorageWrites). */
   readonly asyncStorageWrites: boolean;
+  /** Commit indexes reach up-to-date followers with the next append or a flush (RaftConfig.lazyCommit). */
+  readonly lazyCommit: boolean;
 }
 
 export function drawParams(rng: SimRandom, nodes: 3 | 5): SimParams {
@@ -112,6 +114,7 @@ export function drawParams(rng: SimRandom, nodes: 3 | 5): SimParams {
     preVote: rng.chance(0.85),
     batchAppends: rng.chance(0.5),
     asyncStorageWrites: rng.chance(0.5),
+    lazyCommit: rng.chance(0.5),
   };
   // Without PreVote, members with stale logs keep starting elections they cannot win, and
   // each one resets everybody's timer (thesis §9.6): electing a leader can take several

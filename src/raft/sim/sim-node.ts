@@ -48,6 +48,9 @@ export interface NodeHost {
   compactKeepEntries: number;
 }
 
+/** Steps from a commit index owed to followers to its flush (a tick is ten steps, the runtime's 1 ms is a hundredth of its tick). */
+export const commitFlushSteps = 1;
+
 export interface NodeRole {
   term: number;
   state: StateType;
@@ -72,6 +75,8 @@ export class SimNode {
   private writing = false;
   /** Bumped by every crash, so that events of a previous life are recognized and dropped. */
   incarnation = 0;
+  /** A flushCommit() is scheduled (RaftConfig.lazyCommit). */
+  private commitFlushScheduled = false;
   /** Removed from the cluster and shut down for good. */
   decommissioned = false;
   crashedAtStep = -1;
@@ -155,6 +160,7 @@ export class SimNode {
     this.inflight = null;
     this.writes = [];
     this.writing = false;
+    this.commitFlushScheduled = false;
     this.incarnation++;
     this.crashedAtStep = this.host.now();
     this.host.trace.event(this.host.now(), 'crash', [this.id], () => `node ${this.id} (${reason})`);
@@ -242,6 +248,20 @@ export class SimNode {
   private afterInput(): void {
     this.observe();
     this.pump();
+    this.scheduleCommitFlush();
+  }
+
+  /** As the node runtime: a commit index owed to followers goes out shortly (RaftConfig.lazyCommit). */
+  private scheduleCommitFlush(): void {
+    if (this.raw === null || this.commitFlushScheduled || !this.raw.commitFlushPending()) return;
+    this.commitFlushScheduled = true;
+    const incarnation = this.incarnation;
+    this.host.schedule(commitFlushSteps, () => {
+      if (this.incarnation !== incarnation || this.raw === null) return;
+      this.commitFlushScheduled = false;
+      this.raw.flushCommit();
+      this.afterInput();
+    });
   }
 
   private observe(): void {

@@ -222,6 +222,7 @@ export class Simulation implements NodeHost, NetworkHost, CheckerClock {
       preVote: p.preVote,
       batchAppends: p.batchAppends,
       asyncStorageWrites: p.asyncStorageWrites,
+      lazyCommit: p.lazyCommit,
     });
   }
 
