@@ -323,7 +323,8 @@ export class Raft {
       this.commitOwed.clear();
       return;
     }
-    for (const id of [...this.commitOwed]) if (!this.maybeSendAppend(id, true)) this.commitOwed.delete(id);
+    // A Set may lose the entry being visited (maybeSendAppend settles it) while iterated.
+    for (const id of this.commitOwed) if (!this.maybeSendAppend(id, true)) this.commitOwed.delete(id);
   }
 
   /**
