@@ -182,6 +182,12 @@ export class ServerStream {
 export interface ConnectionOptions {
   /** Called once when the connection is gone (socket closed). */
   onClose?: () => void;
+  /**
+   * Connections with frames written but not yet sent: the connection is in it from its first
+   * frame of a turn to the flush, so that the owner can send every connection's at once
+   * (flush()) before it blocks its thread.
+   */
+  unflushed?: Set<Http2ServerConnection>;
   /** An unexpected exception while handling the peer's frames (the connection was closed). */
   onInternalError?: (e: unknown) => void;
 }
@@ -604,6 +610,7 @@ export class Http2ServerConnection {
     this.outBytes += FRAME_HEADER + n;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
+      this.options.unflushed?.add(this);
       // With one stream open (a lone caller, or one watch stream) nothing else is coming to
       // share the write: it goes out once the current work is done, not a turn later (about
       // 0.1 ms of a lone put's latency). With more, the turn's frames share one write.
@@ -612,9 +619,10 @@ export class Http2ServerConnection {
     }
   }
 
-  /** Everything written this turn goes out in one write. */
-  private flush(): void {
+  /** Everything written this turn goes out in one write (now, when called before the flush scheduled). */
+  flush(): void {
     this.flushScheduled = false;
+    this.options.unflushed?.delete(this);
     if (this.dead || this.out.length === 0) return;
     const out = this.out;
     const meta = this.outMeta;
@@ -663,6 +671,7 @@ export class Http2ServerConnection {
   private close(): void {
     if (this.dead) return;
     this.dead = true;
+    this.options.unflushed?.delete(this);
     this.out = [];
     this.outMeta = [];
     const streams = [...this.streams.values()];

@@ -476,6 +476,8 @@ export class GrpcServer {
   private readonly services = new Set<string>();
   private readonly listeners: net.Server[] = [];
   private readonly connections = new Set<Http2ServerConnection>();
+  /** Connections with frames not yet sent (see flushPending). */
+  private readonly unflushed = new Set<Http2ServerConnection>();
   private readonly rawSockets = new Set<net.Socket>();
   private readonly http1: http.Server;
   private activeCalls = 0;
@@ -501,6 +503,14 @@ export class GrpcServer {
       this.routes.set(method.path, { method, handler: handler as Handler });
       this.services.add(method.path.split('/')[1]!);
     }
+  }
+
+  /**
+   * Sends now what every connection has written this turn (responses, messages), instead of
+   * at the end of the turn: for a caller about to block its thread (a synchronous disk write).
+   */
+  flushPending(): void {
+    for (const conn of this.unflushed) conn.flush();
   }
 
   /** Listens on host:port (port 0: any); TLS when `tlsOptions` is given. Resolves to the port. */
@@ -592,7 +602,7 @@ export class GrpcServer {
     const conn = new Http2ServerConnection(
       socket,
       { onStream: (stream, headers, endStream) => this.handleStream(socket, stream, headers, endStream) },
-      { onClose: () => this.connections.delete(conn), onInternalError: (e) => this.options.onError?.(e) },
+      { onClose: () => this.connections.delete(conn), onInternalError: (e) => this.options.onError?.(e), unflushed: this.unflushed },
     );
     this.connections.add(conn);
     if (head !== undefined) conn.feed(head);

@@ -84,6 +84,13 @@ export interface StateMachine {
    * write, until the write is made and acknowledged: applying ahead is for the responses.
    */
   holdNotifications?(): () => void;
+  /**
+   * Optional: whether a caller on this member waits for an entry to be applied (a request
+   * proposed here). When none does, committed entries that arrive with new ones are applied
+   * after the new ones are written and acknowledged, not before: the leader is waiting for
+   * the acknowledgement, and nobody here for the apply. Taken as true when absent.
+   */
+  awaitsApply?(): boolean;
 }
 
 export interface RaftNodeOptions {
@@ -125,6 +132,12 @@ export class RaftNode {
   readonly onFsync = new Emitter<number>();
   /** Fired after each batch of entries is applied, with the new applied index. */
   readonly onApplied = new Emitter<number>();
+  /**
+   * Fired right before the node blocks on writing its log on this thread (inline writes),
+   * after it applied what was already on disk: output queued by that apply (responses to
+   * its callers) should be sent now, or it would wait for the write and its fsync.
+   */
+  readonly beforeBlockingWrite = new Emitter<void>();
   private readonly opts: RaftNodeOptions;
   private readonly log: Logger;
   private ticker: NodeJS.Timeout | undefined;
@@ -133,6 +146,7 @@ export class RaftNode {
   private commitOwedAtMs: number | undefined;
   private running = false;
   private loopScheduled = false;
+  private loopSoon = false;
   private loopActive = false;
   private stopped = false;
   private appliedIndex: number;
@@ -220,7 +234,12 @@ export class RaftNode {
     } catch (e) {
       this.log.warn({ err: String(e), type: m.type, from: m.from }, 'dropped a message from a peer');
     }
-    this.schedule();
+    // What a peer sent is taken as soon as the messages that came with it are stepped, not a
+    // turn later (a follower's acknowledgement, a leader's commit are what others wait for),
+    // unless it leaves entries to write that proposals read later in this turn could share
+    // the write with: a leader's. A follower's entries all come from its leader.
+    if ((m.from === this.lead && this.state !== StateType.Leader) || !this.rn.hasEntriesToWrite()) this.scheduleSoon();
+    else this.schedule();
   }
 
   /** Proposes data; throws RaftError ERR_PROPOSAL_DROPPED when it cannot be accepted now. */
@@ -269,6 +288,16 @@ export class RaftNode {
       r.sentAtMs = Date.now();
       this.rn.readIndex(r.ctx);
     }
+  }
+
+  /** Runs the loop once the current callback is done (a microtask), instead of a turn later. */
+  private scheduleSoon(): void {
+    if (this.loopSoon || this.loopActive || !this.running) return;
+    this.loopSoon = true;
+    queueMicrotask(() => {
+      this.loopSoon = false;
+      void this.loop();
+    });
   }
 
   private schedule(): void {
@@ -350,12 +379,18 @@ export class RaftNode {
     // entries that came after them. What the apply notifies otherwise (watch events) is held
     // until the write is made and acknowledged, so that a follower's acknowledgement waits
     // for the apply alone. Those of this Ready's own entries that are committed already (a
-    // follower hearing of a commit with the entries) are applied after the write.
+    // follower hearing of a commit with the entries) are applied after the write. When no
+    // caller here waits for an apply (a follower whose clients are elsewhere: it learns of a
+    // commit with the next append), all of them are: the acknowledgement goes first.
     const committed = rd.committedEntries;
-    const early = this.pipelined || rd.snapshot ? 0 : durablePrefix(committed, rd.entries);
+    let early = this.pipelined || rd.snapshot ? 0 : durablePrefix(committed, rd.entries);
+    if (early > 0 && rd.entries.length > 0 && !this.applyAwaited(rd)) early = 0;
     const release = early > 0 && rd.entries.length > 0 ? this.opts.stateMachine.holdNotifications?.() : undefined;
     try {
-      if (early > 0) await this.applyEntries(early === committed.length ? committed : committed.slice(0, early));
+      if (early > 0) {
+        await this.applyEntries(early === committed.length ? committed : committed.slice(0, early));
+        if (rd.mustSync) this.beforeBlockingWrite.fire();
+      }
       await this.persist(rd);
     } finally {
       release?.();
@@ -378,10 +413,12 @@ export class RaftNode {
     const last = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1] : undefined;
     if (rd.snapshot || !this.pipelined) {
       await saved;
-      if (rd.mustSync) this.onFsync.fire((performance.now() - t0) / 1000);
+      const seconds = (performance.now() - t0) / 1000;
       // Pipelined, the core hears of every write, this one (waited for) included.
       if (this.pipelined && last) this.rn.persisted(last.index, last.term);
       this.sendMessages(rd.messagesAfterPersist);
+      // After the acknowledgements: the leader is waiting for them, not for the metric.
+      if (rd.mustSync) this.onFsync.fire(seconds);
     } else {
       // The write goes on while this Ready's committed entries (durable here already) are
       // applied and later Readies are taken; its acknowledgements go out, and the leader
@@ -393,9 +430,10 @@ export class RaftNode {
       saved.then(
         () => {
           if (!this.running) return;
-          if (sync) this.onFsync.fire((performance.now() - t0) / 1000);
+          const seconds = (performance.now() - t0) / 1000;
           if (last) this.rn.persisted(last.index, last.term);
           this.sendMessages(after);
+          if (sync) this.onFsync.fire(seconds);
           this.schedule();
         },
         (e: unknown) => this.fail(e),
@@ -488,6 +526,11 @@ export class RaftNode {
     }
     if (batch.length > 0) await this.opts.stateMachine.apply(batch);
     this.appliedIndex = Math.max(this.appliedIndex, entries[entries.length - 1].index);
+  }
+
+  /** Whether a caller on this member waits for committed entries to be applied. */
+  private applyAwaited(rd: Ready): boolean {
+    return this.opts.stateMachine.awaitsApply?.() !== false || this.readsWaitingApply.length > 0 || rd.readStates.length > 0;
   }
 
   private readStateArrived(index: number, ctx: string): void {

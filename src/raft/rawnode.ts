@@ -147,6 +147,12 @@ export class RawNode {
     return { term: this.raft.term, vote: this.raft.vote, commit: this.raft.raftLog.committed };
   }
 
+  /** Whether the next Ready has entries or a snapshot to write. */
+  hasEntriesToWrite(): boolean {
+    const u = this.raft.raftLog.unstable;
+    return u.snapshot !== undefined || u.hasEntriesToPersist();
+  }
+
   hasReady(): boolean {
     const r = this.raft;
     r.flushAppends();

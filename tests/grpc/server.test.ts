@@ -34,6 +34,7 @@ const service = {
   Stream: method('Stream', false, true),
   Bidi: method('Bidi', true, true),
   Sum: method('Sum', true, false),
+  Now: method('Now', false, false),
 };
 
 type TestClient = grpc.Client & Record<keyof typeof service, (...args: unknown[]) => unknown>;
@@ -43,6 +44,8 @@ let server: GrpcServer;
 let port: number;
 let client: TestClient;
 const cancelled: string[] = [];
+/** What the Now handler saw its socket take: after answering, and after flushPending() when asked to. */
+const nowWrites: Array<{ answered: number; after: number }> = [];
 
 beforeAll(async () => {
   server = new GrpcServer({
@@ -94,6 +97,14 @@ beforeAll(async () => {
       });
       call.on('end', () => call.end());
     },
+    Now: (call: ServerCall, cb: (e: unknown, v?: Msg) => void) => {
+      const socket = (call as unknown as { socket: net.Socket }).socket;
+      const before = socket.bytesWritten;
+      cb(null, { ok: true });
+      const answered = socket.bytesWritten - before;
+      if ((call.request as Msg).flush) server.flushPending();
+      nowWrites.push({ answered, after: socket.bytesWritten - before });
+    },
     Sum: (call: ServerCall, cb: (e: unknown, v?: Msg) => void) => {
       let sum = 0;
       call.on('data', (m: { n: number }) => (sum += m.n));
@@ -131,6 +142,17 @@ describe('unary calls', () => {
       details: 'etcdserver: key is not provided',
     });
     await expect(unaryCall('Fail', { code: Status.UNKNOWN, details: '100% naïve\nline' })).rejects.toMatchObject({ code: Status.UNKNOWN, details: '100% naïve\nline' });
+  });
+
+  test('an answer goes to the socket at the end of the turn, or at once on flushPending()', async () => {
+    nowWrites.length = 0;
+    expect(await unaryCall('Now', { flush: false })).toEqual({ ok: true });
+    expect(await unaryCall('Now', { flush: true })).toEqual({ ok: true });
+    expect(await unaryCall('Now', { flush: false })).toEqual({ ok: true });
+    expect(nowWrites.map((w) => w.answered)).toEqual([0, 0, 0]);
+    expect(nowWrites[0]!.after).toBe(0);
+    expect(nowWrites[1]!.after).toBeGreaterThan(0);
+    expect(nowWrites[2]!.after).toBe(0);
   });
 
   test('many calls at once on one connection', async () => {

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ConfState, EntryType, NodeId, SnapshotMetadata } from '../../src/raft';
+import { ConfState, EntryType, Message, NodeId, SnapshotMetadata } from '../../src/raft';
 import { DiskStorage } from '../../src/raft/disk-storage';
 import { Applied, RaftNode, StateMachine } from '../../src/raft/raft-node';
 import { TcpTransport } from '../../src/raft/tcp-transport';
@@ -48,6 +48,9 @@ class ListMachine implements StateMachine {
 
   /** StateMachine.holdNotifications, when a test sets it. */
   holdNotifications: (() => () => void) | undefined;
+
+  /** StateMachine.awaitsApply, when a test sets it. */
+  awaitsApply: (() => boolean) | undefined;
 
   /** Called first thing in every apply (tests look at the member's state then). */
   onApply: ((entries: Applied[]) => void) | undefined;
@@ -112,18 +115,32 @@ describe.each([
   let peerUrls = new Map<NodeId, string>();
   /** The highest index of the entries each member has been sent in appends (local transport only). */
   const received = new Map<NodeId, number>();
+  /** The highest index each member acknowledged (local transport only). */
+  const acked = new Map<NodeId, number>();
+  /** When set, sees every message a member sends, and delivers every message (local transport only). */
+  let onSent: ((from: NodeId, m: Message) => void) | undefined;
+  let deliver: ((step: () => void) => void) | undefined;
 
   function transport(id: NodeId): Transport {
     if (kind === 'local') {
       const t = hub.transport(id);
       const start = t.start.bind(t);
+      const send = t.send.bind(t);
+      t.send = (msgs) => {
+        for (const m of msgs) {
+          if (m.type === 'MsgAppResp' && !m.reject) acked.set(id, Math.max(acked.get(id) ?? 0, m.index));
+          onSent?.(id, m);
+        }
+        send(msgs);
+      };
       t.start = (handlers) =>
         start({
           ...handlers,
           step: (m) => {
             const n = m.entries.length;
             if (m.type === 'MsgApp' && n > 0) received.set(id, Math.max(received.get(id) ?? 0, m.entries[n - 1].index));
-            handlers.step(m);
+            if (deliver) deliver(() => handlers.step(m));
+            else handlers.step(m);
           },
         });
       return t;
@@ -187,6 +204,9 @@ describe.each([
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-raftnode-'));
     hub = new LocalHub();
     received.clear();
+    acked.clear();
+    onSent = undefined;
+    deliver = undefined;
     peerUrls = new Map();
     for (const id of ids) peerUrls.set(id, `http://127.0.0.1:${await freePort()}`);
   });
@@ -296,7 +316,23 @@ describe.each([
     let unheld = 0;
     let releasedBeforeWrite = 0;
     let releases = 0;
+    // What happened around each beforeBlockingWrite: an apply right before it, a write right after.
+    const around: string[] = [];
     for (const m of members.values()) {
+      let last = '';
+      const save = m.storage.save.bind(m.storage);
+      m.storage.save = (req) => {
+        if (last === 'fire') around.push('fire>save');
+        last = 'save';
+        return save(req);
+      };
+      m.node.beforeBlockingWrite.on(() => {
+        around.push(last === 'apply' ? 'apply>fire' : `${last}>fire`);
+        last = 'fire';
+      });
+      const onApply = (): void => {
+        last = 'apply';
+      };
       let held = false;
       m.sm.holdNotifications = () => {
         held = true;
@@ -308,6 +344,7 @@ describe.each([
         };
       };
       m.sm.onApply = (entries) => {
+        onApply();
         const last = entries[entries.length - 1].entry.index;
         if (last > m.storage.lastIndex()) notOnDisk++;
         else onDisk++;
@@ -339,6 +376,75 @@ describe.each([
     expect(unheld).toBe(0);
     expect(releases).toBeGreaterThan(0);
     expect(releasedBeforeWrite).toBe(0);
+    // Output of an apply ahead of a write is sent before the write: the node says when.
+    expect(around.length).toBeGreaterThan(0);
+    expect(new Set(around)).toEqual(new Set(['apply>fire', 'fire>save']));
+    expect(around.filter((x) => x === 'apply>fire').length).toBe(around.filter((x) => x === 'fire>save').length);
+  });
+
+  // When no caller on a member waits for an apply (StateMachine.awaitsApply), the committed
+  // entries that come with newer ones are applied after the newer ones are written and
+  // acknowledged: the leader waits for the acknowledgement, nobody for the apply.
+  if (kind === 'local' && mode === 'inline') test('a member no caller waits on acknowledges newer entries before it applies the committed ones that came with them', async () => {
+    for (const id of ids) await startMember(id);
+    await waitFor(() => leader() !== undefined);
+    const l = leader()!;
+    let withNewer = 0;
+    let beforeAck = 0;
+    for (const m of members.values()) {
+      if (m === l) continue;
+      m.sm.awaitsApply = () => false;
+      m.sm.onApply = (entries) => {
+        const last = entries[entries.length - 1].entry.index;
+        const got = received.get(m.id) ?? 0;
+        if (got > last) withNewer++;
+        if ((acked.get(m.id) ?? 0) < got) beforeAck++;
+      };
+    }
+    // One proposal per turn: appends carry new entries and the commit of earlier ones.
+    for (let i = 0; i < 30; i++) {
+      await proposeOnLeader(`w${i}`);
+      await new Promise((r) => setImmediate(r));
+    }
+    await waitFor(() => [...members.values()].every((m) => m.sm.items.length === 30));
+    expect(withNewer).toBeGreaterThan(0);
+    expect(beforeAck).toBe(0);
+  });
+
+  // A message from a peer is taken in the turn it arrives (a microtask after it is stepped),
+  // not in a later one: a follower's acknowledgement and the apply of what a leader's
+  // acknowledgement commits are what others wait for. (The local hub delivers each message
+  // in a turn of its own; `late` is set by a callback queued right before the delivery.)
+  if (kind === 'local' && mode === 'inline') test("a member takes a peer's message in the turn it arrives: a follower acknowledges, a leader applies what the acknowledgement commits", async () => {
+    for (const id of ids) await startMember(id);
+    await waitFor(() => leader() !== undefined);
+    await proposeOnLeader('first');
+    await waitFor(() => [...members.values()].every((m) => m.sm.items.length === 1));
+    const l = leader()!;
+    let late = false;
+    deliver = (step) => {
+      late = false;
+      setImmediate(() => {
+        late = true;
+      });
+      step();
+    };
+    const acks: boolean[] = [];
+    onSent = (from, m) => {
+      if (from !== l.id && m.type === 'MsgAppResp' && m.entries.length === 0 && !m.reject) acks.push(late);
+    };
+    const applies: boolean[] = [];
+    l.sm.onApply = () => applies.push(late);
+    for (let i = 0; i < 10; i++) {
+      await proposeOnLeader(`t${i}`);
+      await waitFor(() => l.sm.items.length === i + 2);
+    }
+    deliver = undefined;
+    onSent = undefined;
+    expect(acks.length).toBeGreaterThanOrEqual(10);
+    expect(acks.filter((x) => x)).toEqual([]);
+    expect(applies.length).toBe(10);
+    expect(applies.filter((x) => x)).toEqual([]);
   });
 
   // Cutting links needs the local hub; over gRPC this is covered by the store's chaos tests.

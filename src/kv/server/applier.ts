@@ -175,6 +175,11 @@ export class KvStateMachine implements StateMachine {
    */
   holdNotifications: () => () => void = () => () => {};
 
+  /** StateMachine.awaitsApply: a request proposed on this member waits for its entry. */
+  awaitsApply(): boolean {
+    return this.wait.size > 0;
+  }
+
   apply(batch: Applied[]): void {
     const release = this.holdNotifications();
     try {

@@ -194,6 +194,8 @@ export class EtcdServer {
     this.sm.onConfChange.on(() => this.syncPeers());
     this.raft.onApplied.on(() => this.afterApply());
     this.raft.onFsync.on((s) => this.metrics.walFsyncSeconds.observe(s));
+    // Responses to what was applied go out before the log write that follows the apply.
+    this.raft.beforeBlockingWrite.on(() => this.grpcServer?.flushPending());
     this.sm.onBackendCommit.on((s) => this.metrics.backendCommitSeconds.observe(s));
     await this.raft.start();
     await this.startGrpc();
