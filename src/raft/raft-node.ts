@@ -238,8 +238,7 @@ export class RaftNode {
     // turn later (a follower's acknowledgement, a leader's commit are what others wait for),
     // unless it leaves entries to write that proposals read later in this turn could share
     // the write with: a leader's. A follower's entries all come from its leader.
-    if ((m.from === this.lead && this.state !== StateType.Leader) || !this.rn.hasEntriesToWrite()) this.scheduleSoon();
-    else this.schedule();
+    this.schedule((m.from === this.lead && this.state !== StateType.Leader) || !this.rn.hasEntriesToWrite());
   }
 
   /** Proposes data; throws RaftError ERR_PROPOSAL_DROPPED when it cannot be accepted now. */
@@ -290,21 +289,17 @@ export class RaftNode {
     }
   }
 
-  /** Runs the loop once the current callback is done (a microtask), instead of a turn later. */
-  private scheduleSoon(): void {
-    if (this.loopSoon || this.loopActive || !this.running) return;
-    this.loopSoon = true;
-    queueMicrotask(() => {
-      this.loopSoon = false;
-      void this.loop();
-    });
-  }
-
-  private schedule(): void {
-    if (this.loopScheduled || this.loopActive || !this.running) return;
-    this.loopScheduled = true;
-    setImmediate(() => {
-      this.loopScheduled = false;
+  /**
+   * Runs the loop in the next turn (setImmediate), so that what else arrives in this one
+   * joins its Ready; `soon`: once the current callback is done (a microtask) instead.
+   */
+  private schedule(soon = false): void {
+    if (this.loopActive || !this.running || (soon ? this.loopSoon : this.loopScheduled)) return;
+    if (soon) this.loopSoon = true;
+    else this.loopScheduled = true;
+    (soon ? queueMicrotask : setImmediate)(() => {
+      if (soon) this.loopSoon = false;
+      else this.loopScheduled = false;
       void this.loop();
     });
   }
