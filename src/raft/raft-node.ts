@@ -236,9 +236,9 @@ export class RaftNode {
     }
     // What a peer sent is taken as soon as the messages that came with it are stepped, not a
     // turn later (a follower's acknowledgement, a leader's commit are what others wait for),
-    // unless it leaves entries to write that proposals read later in this turn could share
-    // the write with: a leader's. A follower's entries all come from its leader.
-    this.schedule((m.from === this.lead && this.state !== StateType.Leader) || !this.rn.hasEntriesToWrite());
+    // unless it leaves a leader with entries to write that proposals read later in this turn
+    // could share the write with. Only a leader batches: a follower's entries come from it.
+    this.schedule(!this.isLeader() || !this.rn.hasEntriesToWrite());
   }
 
   /** Proposes data; throws RaftError ERR_PROPOSAL_DROPPED when it cannot be accepted now. */
